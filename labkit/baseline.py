@@ -1,0 +1,318 @@
+"""The lab's baseline model: trained once, cached, and shared by every notebook.
+
+Notebook 01 builds the baseline step by step; every later notebook calls :func:`get_baseline`,
+which loads the cached copy from the artifacts folder or, when it is missing or stale, trains
+it again deterministically. Two kernels asking at once are safe: training happens under a file
+lock and files are written atomically.
+
+The split (chronological, never shuffled):
+
+* **train**: 2011-01-01 .. 2011-09-30, what the model learns from;
+* **reference**: 2011-10-01 .. 2011-12-31, unseen by the model; its predictions and errors are
+  the baseline every later part compares production with;
+* **production**: 2012-01-01 .. 2012-12-31, the "future" the model is deployed into.
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import pickle
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from labkit import data as _data
+from labkit.paths import artifacts_dir
+
+__all__ = [
+    "TRAIN_START",
+    "REFERENCE_START",
+    "PRODUCTION_START",
+    "MODEL_PARAMS",
+    "Baseline",
+    "make_model",
+    "regression_metrics",
+    "fit_baseline",
+    "get_baseline",
+    "split_periods",
+]
+
+log = logging.getLogger(__name__)
+
+TRAIN_START = "2011-01-01"
+REFERENCE_START = "2011-10-01"
+PRODUCTION_START = "2012-01-01"
+
+#: Hyper-parameters of the baseline regressor (fixed, so every run trains the same model).
+MODEL_PARAMS = {
+    "loss": "squared_error",
+    "max_iter": 300,
+    "learning_rate": 0.05,
+    "early_stopping": False,
+    "random_state": 0,
+}
+
+_FORMAT_VERSION = 1
+
+
+def make_model(seed: int = 0):
+    """Return an unfitted baseline regressor (a scikit-learn HistGradientBoostingRegressor)."""
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    return HistGradientBoostingRegressor(**{**MODEL_PARAMS, "random_state": seed})
+
+
+def split_periods(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Split the hourly data into (train, reference, production) at the lab's fixed dates."""
+    return _data.chronological_split(df, REFERENCE_START, PRODUCTION_START)
+
+
+def _as_1d_float(values, name: str) -> np.ndarray:
+    try:
+        arr = np.asarray(values, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            f"{name} must be numbers (a list, array or Series); got {type(values).__name__} "
+            f"that cannot be converted to floats ({exc})."
+        ) from None
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional; got an array of shape {arr.shape}. "
+                         "Pass a single column, e.g. df['cnt'].")
+    return arr
+
+
+def regression_metrics(y_true, y_pred) -> dict:
+    """MAE, RMSE, R² and mean residual (y_true - y_pred) of a regression.
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like of shape (n,)
+        Observed and predicted values, same length, no missing values.
+
+    Returns
+    -------
+    dict
+        ``{"mae": ..., "rmse": ..., "r2": ..., "mean_residual": ..., "n": ...}`` as Python floats.
+        A positive mean residual means the model under-predicts.
+
+    Examples
+    --------
+    >>> m = regression_metrics([1, 2, 3, 4], [1, 2, 3, 6])
+    >>> m["mae"], m["rmse"], m["mean_residual"]
+    (0.5, 1.0, -0.5)
+    """
+    t = _as_1d_float(y_true, "y_true")
+    p = _as_1d_float(y_pred, "y_pred")
+    if t.shape != p.shape:
+        raise ValueError(f"y_true and y_pred must have the same length; got {t.size} and {p.size}.")
+    if t.size == 0:
+        raise ValueError("y_true and y_pred are empty: there is nothing to evaluate.")
+    for name, arr in (("y_true", t), ("y_pred", p)):
+        bad = ~np.isfinite(arr)
+        if bad.any():
+            raise ValueError(f"{name} holds {int(bad.sum())} missing or infinite value(s) (first at "
+                             f"position {int(np.argmax(bad))}); drop or fill them before evaluating.")
+    resid = t - p
+    ss_tot = float(np.sum((t - t.mean()) ** 2))
+    r2 = 1.0 - float(np.sum(resid ** 2)) / ss_tot if ss_tot > 0 else float("nan")
+    return {
+        "mae": float(np.mean(np.abs(resid))),
+        "rmse": float(np.sqrt(np.mean(resid ** 2))),
+        "r2": r2,
+        "mean_residual": float(np.mean(resid)),
+        "n": int(t.size),
+    }
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """A trained baseline model with the data it was judged on.
+
+    Attributes
+    ----------
+    model : fitted scikit-learn regressor
+    features : tuple of str
+        The columns the model reads, in order.
+    target : str
+    periods : dict
+        ``{"train": (start, end), "reference": ..., "production": ...}`` as ISO dates (end exclusive).
+    metrics : dict
+        Regression metrics on the reference period (see :func:`regression_metrics`).
+    reference : DataFrame
+        The reference period with a ``prediction`` column: what monitoring compares with.
+    fingerprint : str
+        Hash of the data, parameters and split: the cache is reused only when it matches.
+    """
+
+    model: object = field(repr=False)
+    features: tuple
+    target: str
+    periods: dict
+    metrics: dict
+    reference: pd.DataFrame = field(repr=False)
+    fingerprint: str = ""
+
+    def predict(self, df: pd.DataFrame) -> np.ndarray:
+        """Predict hourly demand for the rows of ``df`` (must hold every feature column)."""
+        if not isinstance(df, pd.DataFrame):
+            raise TypeError(f"predict() expects a pandas DataFrame with columns {list(self.features)}; "
+                            f"got {type(df).__name__}.")
+        missing = [c for c in self.features if c not in df.columns]
+        if missing:
+            raise ValueError(f"predict(): the frame lacks feature column(s) {missing}; the model needs "
+                             f"{list(self.features)}. Did an upstream change rename or drop them?")
+        return self.model.predict(df[list(self.features)])
+
+    def save(self, folder: str | Path | None = None) -> Path:
+        """Write the model and reference data to ``folder`` (default: ``runs/baseline``).
+
+        Takes the same lock as :func:`get_baseline`, so a kernel loading the cache never sees
+        a half-written baseline.
+        """
+        folder = Path(folder) if folder is not None else artifacts_dir("baseline")
+        folder.mkdir(parents=True, exist_ok=True)
+        with _folder_lock(folder):
+            self._write(folder)
+        return folder
+
+    def _write(self, folder: Path) -> None:
+        _atomic_write_bytes(folder / "model.pkl", pickle.dumps(self.model))
+        _atomic_write_bytes(folder / "reference.pkl", pickle.dumps(self.reference))
+        meta = {
+            "format": _FORMAT_VERSION,
+            "features": list(self.features),
+            "target": self.target,
+            "periods": self.periods,
+            "metrics": self.metrics,
+            "fingerprint": self.fingerprint,
+            "model_params": MODEL_PARAMS,
+        }
+        # meta.json last: its presence marks a complete save.
+        _atomic_write_bytes(folder / "meta.json", (json.dumps(meta, indent=2) + "\n").encode())
+
+    @classmethod
+    def load(cls, folder: str | Path) -> "Baseline":
+        """Load a baseline written by :meth:`save`."""
+        folder = Path(folder)
+        meta_path = folder / "meta.json"
+        if not meta_path.exists():
+            raise FileNotFoundError(f"No saved baseline in {folder} (meta.json missing). "
+                                    "Call labkit.baseline.get_baseline() to train and cache one.")
+        meta = json.loads(meta_path.read_text())
+        model = pickle.loads((folder / "model.pkl").read_bytes())
+        reference = pickle.loads((folder / "reference.pkl").read_bytes())
+        return cls(model=model, features=tuple(meta["features"]), target=meta["target"],
+                   periods={k: tuple(v) for k, v in meta["periods"].items()}, metrics=meta["metrics"],
+                   reference=reference, fingerprint=meta["fingerprint"])
+
+
+@contextlib.contextmanager
+def _folder_lock(folder: Path):
+    """An exclusive advisory lock on ``folder/.lock`` (held across processes and kernels)."""
+    with open(folder / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _atomic_write_bytes(path: Path, payload: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(payload)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _fingerprint(features, target) -> str:
+    import sklearn
+
+    h = hashlib.sha256()
+    h.update(_data.EXPECTED_SHA256.encode())
+    h.update(json.dumps([_FORMAT_VERSION, list(features), target, MODEL_PARAMS,
+                         TRAIN_START, REFERENCE_START, PRODUCTION_START, sklearn.__version__],
+                        sort_keys=True).encode())
+    return h.hexdigest()[:16]
+
+
+def fit_baseline(df: pd.DataFrame | None = None, *, features=None, target: str = _data.TARGET,
+                 seed: int = 0) -> Baseline:
+    """Train the baseline on the train period and evaluate it on the reference period.
+
+    Parameters
+    ----------
+    df : DataFrame, optional
+        The hourly data (default: :func:`labkit.data.load_hourly`).
+    features : list of str, optional
+        Model inputs (default: :data:`labkit.data.FEATURES`). ``casual`` and ``registered``
+        are refused: they add up to the target, so a model using them cheats.
+    target : str, default "cnt"
+    seed : int, default 0
+    """
+    features = list(_data.FEATURES if features is None else features)
+    leaky = [c for c in features if c in _data.LEAKY_COLUMNS or c == target]
+    if leaky:
+        raise ValueError(f"features must not include {leaky}: casual + registered = cnt, so a model "
+                         "reading them learns the answer, not the demand. Remove them from features.")
+    df = _data.load_hourly() if df is None else df
+    missing = [c for c in [*features, target, "timestamp"] if c not in df.columns]
+    if missing:
+        raise ValueError(f"df lacks column(s) {missing}; expected the frame from labkit.data.load_hourly().")
+    train, reference, _ = split_periods(df)
+    model = make_model(seed).fit(train[features], train[target])
+    reference = reference.copy()
+    reference["prediction"] = model.predict(reference[features])
+    metrics = regression_metrics(reference[target], reference["prediction"])
+    periods = {
+        "train": (TRAIN_START, REFERENCE_START),
+        "reference": (REFERENCE_START, PRODUCTION_START),
+        "production": (PRODUCTION_START, "2013-01-01"),
+    }
+    return Baseline(model=model, features=tuple(features), target=target, periods=periods,
+                    metrics=metrics, reference=reference, fingerprint=_fingerprint(features, target))
+
+
+def get_baseline(*, refresh: bool = False, folder: str | Path | None = None) -> Baseline:
+    """Return the lab's baseline, loading the cached copy or training (and caching) it.
+
+    Safe to call from several kernels at once: one trains while the others wait for the lock,
+    then load what it wrote. The cache is reused only when its fingerprint (data checksum,
+    parameters, split dates, scikit-learn version) matches.
+
+    Parameters
+    ----------
+    refresh : bool, default False
+        Train again even when a valid cache exists.
+    folder : path, optional
+        Cache folder (default: ``runs/baseline``).
+    """
+    folder = Path(folder) if folder is not None else artifacts_dir("baseline")
+    folder.mkdir(parents=True, exist_ok=True)
+    expected = _fingerprint(list(_data.FEATURES), _data.TARGET)
+    with _folder_lock(folder):
+        if not refresh:
+            try:
+                cached = Baseline.load(folder)
+            except FileNotFoundError:
+                cached = None
+            except Exception as exc:  # a damaged cache is rebuilt, not fatal
+                log.warning("Ignoring unreadable baseline cache in %s: %s", folder, exc)
+                cached = None
+            if cached is not None and cached.fingerprint == expected:
+                return cached
+        baseline = fit_baseline()
+        baseline._write(folder)
+        log.info("Trained and cached the baseline in %s", folder)
+        return baseline
