@@ -204,6 +204,9 @@ def _clean_cell(cell: nbformat.NotebookNode, *, keep_outputs: bool) -> nbformat.
         new = nbformat.v4.new_code_cell(source=source, metadata=metadata, id=cell.id)
         if keep_outputs:
             new.outputs = [_clean_output(o) for o in cell.get("outputs", [])]
+            # nbval refuses a reference cell with outputs but no execution count ("Unrun reference
+            # cell has outputs"); a constant keeps the committed file stable across runs.
+            new.execution_count = 1 if new.outputs else None
         return new
     if cell.cell_type == "markdown":
         new = nbformat.v4.new_markdown_cell(source=source, metadata=metadata, id=cell.id)
@@ -220,7 +223,7 @@ def _clean_output(output: dict) -> nbformat.NotebookNode:
     output = nbformat.from_dict(copy.deepcopy(dict(output)))
     output.pop("transient", None)
     if output.get("output_type") == "execute_result":
-        output.execution_count = None
+        output.execution_count = 1
     return output
 
 
