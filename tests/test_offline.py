@@ -100,7 +100,7 @@ def test_guard_really_blocks(network_guard):
 
 
 # Notebooks that import the heavy libraries (Evidently, alibi-detect) belong here as they land.
-OFFLINE_NOTEBOOKS = ["solutions/01_baseline_model.ipynb"]
+OFFLINE_NOTEBOOKS = ["solutions/01_baseline_model.ipynb", "solutions/03_detect_drift.ipynb"]
 
 
 @pytest.mark.parametrize("relpath", OFFLINE_NOTEBOOKS)
