@@ -1,0 +1,96 @@
+"""labkit.dashboard: panels, summary, widget controls and the offline HTML export."""
+import re
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+
+matplotlib.use("Agg")
+
+from labkit import dashboard
+from labkit.baseline import get_baseline, split_periods
+from labkit.windows import windowed_metrics
+
+
+@pytest.fixture(scope="module")
+def windows(hourly):
+    model = get_baseline()
+    _, _, production = split_periods(hourly)
+    part = production[production["timestamp"] < "2012-03-01"]
+    log = part[list(model.features)].assign(
+        event_time=part["timestamp"].to_numpy(), prediction=model.predict(part), label=part["cnt"].astype(float),
+        latency_seconds=np.linspace(0.001, 0.003, len(part)),
+    )
+    log.loc[log["event_time"] >= "2012-02-20", "label"] = np.nan  # labels not arrived yet
+    return windowed_metrics(log, features=list(model.features), reference=model.reference)
+
+
+def test_summary_reads_the_last_labelled_windows(windows):
+    s = dashboard.summary(windows, baseline_mae=32.1)
+    labelled = windows["mae"].dropna()
+    assert s.current_error == pytest.approx(labelled.tail(7).mean())
+    assert s.predictions_served == int(windows["n"].sum())
+    assert 0 < s.label_coverage < 1
+    assert set(s.status) == {"error", "drift", "data quality"}
+    assert set(s.status.values()) <= set(dashboard.STATUS_ICONS.values())
+    assert list(s.to_frame().columns) == ["value", "status"]
+
+
+def test_status_levels():
+    w = pd.DataFrame({"n": [24], "mae": [35.0], "drift_temp": [0.15], "missing_share": [0.0]},
+                     index=pd.DatetimeIndex(["2012-01-01"]))
+    s = dashboard.summary(w, baseline_mae=32.1)
+    assert s.status == {"error": "✓", "drift": "⚠", "data quality": "✓"}
+
+
+def test_plot_has_six_panels_and_follows_controls(windows):
+    fig = dashboard.plot_dashboard(windows, baseline_mae=32.1, feature="temp", metric="rmse", last=20)
+    titles = " | ".join(ax.get_title(loc) for ax in fig.axes for loc in ("left", "center"))
+    for word in ["monitoring", "Performance: RMSE", "Prediction distribution", "Drift per feature",
+                 "Data quality", "System health"]:
+        assert word in titles
+    assert "2012-02-10" in fig.axes[0].get_title("left")  # the last 20 windows of Jan-Feb start on Feb 10
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"metric": "accuracy"}, "metric: expected one of"),
+    ({"feature": "rain"}, "feature: expected one of the monitored features"),
+    ({"last": 0}, "last: expected a positive number"),
+    ({"start": "2013-01-01"}, "start/end: expected a range"),
+], ids=["metric", "feature", "last", "empty-range"])
+def test_bad_controls_are_explained(windows, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        dashboard.plot_dashboard(windows, baseline_mae=32.1, **kwargs)
+
+
+def test_bad_windows_are_explained():
+    with pytest.raises(TypeError, match="windowed_metrics"):
+        dashboard.summary([1, 2], baseline_mae=1.0)
+    with pytest.raises(ValueError, match="baseline_mae: expected a positive number"):
+        dashboard.summary(pd.DataFrame({"n": [1]}, index=pd.DatetimeIndex(["2012-01-01"])), baseline_mae=0)
+
+
+def _png_of(box):
+    out = box.children[1]
+    return [o["data"]["image/png"] for o in out.outputs if "image/png" in o.get("data", {})]
+
+
+def test_widget_redraws_when_a_control_moves(windows):
+    box = dashboard.dashboard_widget(windows, baseline_mae=32.1)
+    assert set(box.controls) == {"last", "feature", "metric"}
+    # Outside a kernel ipywidgets.Output does not capture; render through plot_dashboard instead.
+    before = dashboard.plot_dashboard(windows, baseline_mae=32.1, last=box.controls["last"].value)
+    box.controls["last"].value = 10
+    after = dashboard.plot_dashboard(windows, baseline_mae=32.1, last=box.controls["last"].value)
+    assert before.axes[0].get_title("left") != after.axes[0].get_title("left")
+
+
+def test_html_export_is_one_offline_file(windows, tmp_path):
+    path = dashboard.export_html(windows, tmp_path / "dash" / "dashboard.html", baseline_mae=32.1)
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith("<!DOCTYPE html>") and text.count("data:image/png;base64,") == 2
+    assert not re.search(r"(src|href)=[\"']https?://", text), "the file must not load anything from the network"
+    assert "Executive summary" in text and not list(path.parent.glob("*.tmp"))
+    with pytest.raises(ValueError, match="ending in .html"):
+        dashboard.export_html(windows, tmp_path / "x.png", baseline_mae=32.1)
