@@ -1,0 +1,246 @@
+"""labkit.retraining: the model registry, the policies and the retraining backtest."""
+from __future__ import annotations
+
+import types
+
+import numpy as np
+import pandas as pd
+import pytest
+from threadpoolctl import threadpool_limits
+
+from labkit import baseline as bl
+from labkit import retraining as rt
+from labkit.data import FEATURES
+from labkit.drift import wasserstein
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """OpenMP threads fighting over two shared cores make tree fits 5-20x slower."""
+    with threadpool_limits(1):
+        yield
+
+
+class Const:
+    """A stand-in model predicting a constant (plus 0 * hr so it reads a feature)."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def predict(self, X):
+        return np.full(len(X), float(self.value))
+
+
+def _window(n=48, value=100.0):
+    return pd.DataFrame({"hr": np.arange(n) % 24, "cnt": np.full(n, value)})
+
+
+# --------------------------------------------------------------------------- registry
+
+
+def _registry():
+    reg = rt.ModelRegistry("test")
+    reg.register(Const(100), features=["hr"], trained_on=("2011-01-01", "2011-09-30"), n_rows=10, metrics={"mae": 1.5})
+    reg.register(Const(130), features=["hr"], trained_on=("2011-01-01", "2012-01-31"), n_rows=20, parent="v1")
+    return reg
+
+
+def test_registry_promote_rollback_and_history():
+    reg = _registry()
+    assert reg.champion is None and reg.status("v1") == "registered"
+    reg.promote("v1", at="2012-01-01", reason="initial")
+    reg.promote("v2", at="2012-02-01", reason="monthly")
+    assert reg.champion.version == "v2" and reg.previous.version == "v1" and reg.status("v1") == "retired"
+    back = reg.rollback(at="2012-02-08", reason="worse")
+    assert back.version == "v1" and reg.status("v2") == "rolled_back" and reg.status("v1") == "champion"
+    h = reg.history()
+    assert h["action"].tolist() == ["register", "register", "promote", "promote", "rollback"]
+    assert h.iloc[-1][["version", "from_version", "reason"]].tolist() == ["v1", "v2", "worse"]
+    frame = reg.to_frame()
+    assert frame["status"].tolist() == ["champion", "rolled_back"] and frame["metric_mae"].iloc[0] == 1.5
+    assert "v2" in reg and len(reg) == 2 and reg["v2"].parent == "v1"
+
+
+def test_registry_errors():
+    reg = _registry()
+    with pytest.raises(ValueError, match="no earlier champion"):
+        reg.rollback()
+    with pytest.raises(KeyError, match="no version 'v9'"):
+        reg.promote("v9")
+    with pytest.raises(ValueError, match="parent 'v7' is not registered"):
+        reg.register(Const(1), features=["hr"], trained_on=("a", "b"), n_rows=1, parent="v7")
+    with pytest.raises(ValueError, match="trained_on must be"):
+        reg.register(Const(1), features=["hr"], trained_on="2011", n_rows=1)
+
+
+@pytest.mark.parametrize("truth, rolled_back", [(100.0, True), (130.0, False)], ids=["worse", "better"])
+def test_check_rollback_on_a_recent_window(truth, rolled_back):
+    reg = _registry()
+    reg.promote("v1")
+    reg.promote("v2")
+    check = reg.check_rollback(_window(value=truth), at="2012-02-08")
+    assert check.rolled_back is rolled_back
+    assert reg.champion.version == ("v1" if rolled_back else "v2")
+    assert check.champion_mae == pytest.approx(abs(truth - 130))
+    assert check.previous_mae == pytest.approx(abs(truth - 100))
+
+
+def test_check_rollback_needs_enough_rows_and_two_champions():
+    reg = _registry()
+    reg.promote("v1")
+    with pytest.raises(ValueError, match="needs a champion and a previous champion"):
+        reg.check_rollback(_window())
+    reg.promote("v2")
+    with pytest.raises(ValueError, match="5 labelled rows; at least min_rows=24"):
+        reg.check_rollback(_window(n=5))
+    check = reg.check_rollback(_window(value=100.0), apply=False)
+    assert not check.rolled_back and reg.champion.version == "v2" and check.reason.endswith(": worse")
+
+
+def test_registry_save_and_load(tmp_path, monkeypatch):
+    reg = _registry()
+    reg.promote("v1")
+    reg.promote("v2")
+    folder = reg.save(tmp_path / "reg")
+    again = rt.ModelRegistry.load(folder)
+    assert again.to_frame().equals(reg.to_frame()) and again.history().equals(reg.history())
+    assert again.champion.predict(_window(n=3)).tolist() == [130.0] * 3
+    monkeypatch.setenv("LABKIT_ARTIFACTS", str(tmp_path / "art"))
+    assert reg.save() == tmp_path / "art" / "registry" / "test"
+    with pytest.raises(FileNotFoundError, match="no registry.json"):
+        rt.ModelRegistry.load(tmp_path / "empty")
+
+
+# --------------------------------------------------------------------------- policies
+
+
+def test_policies_decide_from_the_context():
+    ctx = types.SimpleNamespace(days_since_deployment=30, reference_wape=0.2,
+                                labelled_served=lambda days: pd.DataFrame({"y_true": [10.0] * 5, "y_pred": [7.0] * 5}))
+    assert rt.Never().decide(ctx) is None
+    assert "30 days" in rt.Periodic(30).decide(ctx) and rt.Periodic(31).decide(ctx) is None
+    assert "WAPE 0.300 > 1.25" in rt.PerformanceTriggered(1.25).decide(ctx)
+    assert rt.PerformanceTriggered(1.6).decide(ctx) is None
+    ctx.labelled_served = lambda days: None  # not enough labelled days yet
+    assert rt.PerformanceTriggered().decide(ctx) is None
+    with pytest.raises(ValueError, match="every_days must be a positive integer"):
+        rt.Periodic(0)
+
+
+def test_drift_statistic_is_labkit_normed_wasserstein():
+    rng = np.random.default_rng(0)
+    train = pd.DataFrame({"temp": rng.normal(0.5, 0.2, 2000), "hum": rng.uniform(0, 1, 2000)})
+    recent = pd.DataFrame({"temp": rng.normal(0.8, 0.1, 168), "hum": rng.uniform(0, 1, 168)})
+    ctx = types.SimpleNamespace(days_since_deployment=40, recent_inputs=lambda days: recent,
+                                training_inputs=lambda: train)
+    pol = rt.DriftTriggered(threshold=0.5, columns=("temp", "hum"))
+    expected = np.mean([wasserstein(train[c], recent[c]).statistic for c in ("temp", "hum")])
+    assert pol.statistic(ctx) == pytest.approx(expected, rel=1e-9)
+    assert (pol.decide(ctx) is not None) == (expected >= 0.5)
+    ctx.days_since_deployment = 3
+    assert pol.decide(ctx) is None  # cooldown
+
+
+# --------------------------------------------------------------------------- backtest
+
+
+def quick_baseline(hourly, max_iter):
+    """A Baseline like fit_baseline's, with fewer boosting iterations (tests stay fast on busy cores)."""
+    train, ref, _ = bl.split_periods(hourly)
+    model = bl.make_model().set_params(max_iter=max_iter).fit(train[FEATURES], train["cnt"])
+    ref = ref.assign(prediction=model.predict(ref[FEATURES]))
+    periods = {"train": (bl.TRAIN_START, bl.REFERENCE_START), "reference": (bl.REFERENCE_START, bl.PRODUCTION_START),
+               "production": (bl.PRODUCTION_START, "2013-01-01")}
+    return bl.Baseline(model=model, features=tuple(FEATURES), target="cnt", periods=periods,
+                       metrics=bl.regression_metrics(ref["cnt"], ref["prediction"]), reference=ref)
+
+
+@pytest.fixture(scope="module")
+def base(hourly, _one_thread):
+    return quick_baseline(hourly, max_iter=50)
+
+
+def _short(hourly, base, **kw):
+    opts = dict(start="2012-01-01", end="2012-03-01", max_iter=20, progress=False)
+    opts.update(kw)
+    return rt.backtest_retraining(hourly, base, **opts)
+
+
+def test_backtest_never_equals_the_baseline(hourly, base):
+    res = _short(hourly, base, policies=[rt.Never()])
+    prod = hourly[(hourly["timestamp"] >= "2012-01-01") & (hourly["timestamp"] < "2012-03-01")]
+    resid = prod["cnt"].to_numpy() - base.predict(prod)
+    assert res.summary["mae"].iloc[0] == pytest.approx(np.abs(resid).mean())
+    assert res.summary["n_retrains"].iloc[0] == 0 and res.events.empty
+    daily = res.to_frame()
+    assert len(daily) == 60 and daily["n"].sum() == len(prod) and set(daily["version"]) == {"v1"}
+    weekly = res.by_period("W")
+    assert weekly["n"].sum() == len(prod)
+    assert (weekly["mae"] * weekly["n"]).sum() / len(prod) == pytest.approx(np.abs(resid).mean())
+
+
+def test_backtest_policies_retrain_without_peeking_at_future_labels(hourly, base):
+    class OnDates:
+        name = "on-dates"
+
+        def decide(self, ctx):
+            return "scheduled" if ctx.day in (pd.Timestamp("2012-01-10"), pd.Timestamp("2012-02-05")) else None
+
+    policies = [rt.Periodic(14), rt.PerformanceTriggered(window_days=5), OnDates()]
+    res = _short(hourly, base, policies=policies, label_delay_days=3, rollback_window_days=None, window_days=60)
+    s = res.summary.set_index("policy")
+    assert s.loc["periodic", "n_retrains"] == 4  # days 14, 28, 42, 56 of 60
+    assert s.loc["on-dates", "n_retrains"] == 2
+    assert s.loc["performance", "n_retrains"] >= 1  # 2012 starts far above the reference WAPE
+    ev = res.events[res.events["action"] == "retrain"]
+    trained_to = pd.to_datetime(ev["trained_to"])
+    # the label of day d is usable from the end of day d + 3: nothing later may be in training
+    assert (trained_to < ev["date"] - pd.Timedelta(days=3) + pd.Timedelta(days=1)).all()
+    assert (trained_to >= ev["date"] - pd.Timedelta(days=4)).all()  # ... and everything up to it is
+    trained_from = pd.to_datetime(ev["trained_from"])
+    assert (trained_from >= ev["date"] - pd.Timedelta(days=3 + 60)).all()  # sliding window
+    # the new version serves from the next day on
+    daily = res.daily[res.daily["policy"] == "on-dates"].set_index("date")
+    assert daily.loc["2012-01-10", "version"] == "v1" and daily.loc["2012-01-11", "version"] == "v2"
+    reg = res.registries["on-dates"]
+    assert [v.parent for v in reg.versions] == [None, "v1", "v2"] and reg.champion.version == "v3"
+
+
+def test_backtest_expanding_window_and_rollback(hourly, base):
+    res = _short(hourly, base, policies=[rt.Periodic(10)], window_days=None, rollback_window_days=3,
+                 rollback_tolerance=-0.99)  # a tolerance no new version can meet: every check rolls back
+    ev = res.events
+    assert (pd.to_datetime(ev.loc[ev["action"] == "retrain", "trained_from"]) == hourly["timestamp"].min()).all()
+    rollbacks = ev[ev["action"] == "rollback"]
+    assert len(rollbacks) >= 1 and res.summary["n_rollbacks"].iloc[0] == len(rollbacks)
+    reg = res.registries["periodic"]
+    first = rollbacks.iloc[0]
+    assert reg.status(first["from_version"]) == "rolled_back"
+    assert "check" in set(reg.history()["action"])
+
+
+def test_backtest_is_deterministic(hourly, base):
+    a = _short(hourly, base, policies=[rt.Periodic(20)], end="2012-02-01")
+    b = _short(hourly, base, policies=[rt.Periodic(20)], end="2012-02-01")
+    pd.testing.assert_frame_equal(a.daily, b.daily)
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"policies": [rt.Never(), rt.Never()]}, ValueError, r"unique; \['never'\] repeat"),
+    ({"policies": [object()]}, TypeError, "needs a name and a decide"),
+    ({"window_days": 3}, ValueError, "window_days must be None"),
+    ({"label_delay_days": -1}, ValueError, "label_delay_days must be an integer >= 0"),
+    ({"start": "2014-01-01", "end": "2014-02-01"}, ValueError, "no rows in"),
+], ids=["duplicate-names", "not-a-policy", "window", "delay", "period"])
+def test_backtest_errors(hourly, base, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        _short(hourly, base, **kwargs)
+
+
+def test_backtest_needs_labels_and_a_baseline(hourly, base):
+    broken = hourly.copy()
+    broken.loc[broken.index[-5:], "cnt"] = np.nan
+    with pytest.raises(ValueError, match="5 missing label"):
+        rt.backtest_retraining(broken, base, progress=False)
+    with pytest.raises(TypeError, match="must be a labkit Baseline"):
+        rt.backtest_retraining(hourly, base.model, progress=False)
