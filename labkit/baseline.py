@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from labkit import data as _data
 from labkit.paths import artifacts_dir
@@ -271,7 +272,10 @@ def fit_baseline(df: pd.DataFrame | None = None, *, features=None, target: str =
     if missing:
         raise ValueError(f"df lacks column(s) {missing}; expected the frame from labkit.data.load_hourly().")
     train, reference, _ = split_periods(df)
-    model = make_model(seed).fit(train[features], train[target])
+    # One thread: on small machines (and under pytest-xdist) OpenMP threads of parallel kernels fight
+    # over the cores and a 1 s fit can take 20 s; single-threaded it stays about 1 s.
+    with threadpool_limits(limits=1):
+        model = make_model(seed).fit(train[features], train[target])
     reference = reference.copy()
     reference["prediction"] = model.predict(reference[features])
     metrics = regression_metrics(reference[target], reference["prediction"])
