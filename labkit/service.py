@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -52,6 +53,12 @@ __all__ = ["ModelService", "ReplayResult", "replay", "DEFAULT_REPLAY_LOG"]
 logger = logging.getLogger(__name__)
 
 #: The file :func:`replay` logs to when it creates the service itself (inside ``artifacts_dir("logs")``).
+def _per_process(name: str) -> str:
+    """``replay.sqlite`` -> ``replay-<pid>.sqlite``: two kernels replaying at once never share a file."""
+    stem, _, suffix = name.rpartition(".")
+    return f"{stem}-{os.getpid()}.{suffix}"
+
+
 DEFAULT_REPLAY_LOG = "replay.sqlite"
 
 
@@ -85,7 +92,8 @@ class ModelService:
     reference : DataFrame, optional
         Data the drift and range signals compare with; default ``model.reference``.
     log_path : path, optional
-        Where the default logger writes (default ``artifacts_dir("logs")/service.sqlite``).
+        Where the default logger writes (default ``artifacts_dir("logs")/service-<pid>.sqlite``: one file
+        per process, so kernels running side by side never write to the same database).
     quality_window : str, default "7D"
         Performance gauges use labelled predictions from this much event time up to the latest
         labelled one; label coverage uses predictions from this much time up to now.
@@ -137,7 +145,7 @@ class ModelService:
         self.reference = reference
         self._owns_logger = logger is None
         if logger is None:
-            logger = PredictionLogger(_resolve_path(log_path, "service.sqlite"), features=self.features,
+            logger = PredictionLogger(_resolve_path(log_path, _per_process("service.sqlite")), features=self.features,
                                       model_version=model_version)
         elif tuple(logger.features) != self.features:
             raise ValueError(f"logger: expected a logger declared for the model's features {list(self.features)}, "
@@ -432,7 +440,7 @@ def replay(data: pd.DataFrame | None = None, *, service: ModelService | None = N
         Hourly rows with ``time_col``, the model's features and ``target`` (default
         :func:`labkit.data.load_hourly`).
     service : ModelService, optional
-        Default: ``ModelService(log_path=artifacts_dir("logs")/"replay.sqlite")`` around the
+        Default: ``ModelService(log_path=artifacts_dir("logs")/"replay-<pid>.sqlite")`` around the
         baseline; an existing file of that name is replaced so a re-run starts afresh. The
         service is left open (close it, or use ``with``).
     start, end : time, default "2012-01-01", "2013-01-01"
@@ -502,7 +510,7 @@ def replay(data: pd.DataFrame | None = None, *, service: ModelService | None = N
 
     owns = service is None
     if owns:
-        path = _resolve_path(DEFAULT_REPLAY_LOG)
+        path = _resolve_path(_per_process(DEFAULT_REPLAY_LOG))
         for suffix in ("", "-wal", "-shm", ".deadletter.jsonl"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
         service = ModelService(log_path=path)

@@ -1,6 +1,8 @@
 """labkit.service: requests are predicted, timed, logged and counted; replay streams 2012 with late labels."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -142,7 +144,8 @@ def test_replay_steps_and_default_service(quick, hourly, monkeypatch, tmp_path):
     monkeypatch.setattr(labkit.baseline, "get_baseline", lambda **kw: quick)
     first = replay(hourly, start="2012-03-01", end="2012-03-03", step="h", label_delay="3h", progress=False)
     assert first.n_steps == 48 and first.n_predictions == 48 and first.n_labels == 45
-    assert first.log_path == tmp_path / "artifacts" / "logs" / "replay.sqlite"
+    # one file per process: two kernels replaying side by side never share a database
+    assert first.log_path == tmp_path / "artifacts" / "logs" / f"replay-{os.getpid()}.sqlite"
     first.service.close()
     again = replay(hourly, start="2012-03-01", end="2012-03-15", step="W", label_delay="1D", progress=False)
     again.service.close()
