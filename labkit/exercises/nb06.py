@@ -1,0 +1,127 @@
+"""Exercises of notebook 06 (degradation analysis): reference implementations and check cases.
+
+Cases are built from the real data on first use (not at import time).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from labkit.exercises._core import Case, Exercise, register
+
+__all__ = ["lagged_corr", "segment_table", "estimation_gaps"]
+
+
+def lagged_corr(error: pd.Series, signal: pd.Series, lag: int) -> float:
+    """Reference: Pearson correlation of ``error[t + lag]`` with ``signal[t]`` over windows where both exist."""
+    return float(error.corr(signal.shift(lag)))
+
+
+def segment_table(df: pd.DataFrame, by: str, min_rows: int = 30) -> pd.DataFrame:
+    """Reference: rows, MAE and mean residual (cnt - prediction) per value of ``by``; small segments flagged."""
+    residual = df["cnt"] - df["prediction"]
+    work = pd.DataFrame({"segment": df[by], "abs_error": residual.abs(), "residual": residual})
+    groups = work.groupby("segment", sort=True)
+    out = pd.DataFrame({"n": groups.size(), "mae": groups["abs_error"].mean(),
+                        "mean_residual": groups["residual"].mean()})
+    out["too_small"] = out["n"] < min_rows
+    return out
+
+
+def estimation_gaps(table: pd.DataFrame) -> dict:
+    """Reference: mean |estimate - realised| of the loss estimate and of the naive one, over labelled windows."""
+    labelled = table.dropna(subset=["realised_mae"])
+    return {
+        "estimate_gap": float((labelled["estimated_mae"] - labelled["realised_mae"]).abs().mean()),
+        "naive_gap": float((labelled["naive_mae"] - labelled["realised_mae"]).abs().mean()),
+    }
+
+
+def _story():
+    """Hourly data, the baseline and 2012 with its predictions."""
+    from labkit.baseline import get_baseline, split_periods
+    from labkit.data import load_hourly
+
+    df = load_hourly()
+    baseline = get_baseline()
+    _, _, production = split_periods(df)
+    return df, baseline, production.assign(prediction=baseline.predict(production))
+
+
+def _lag_cases():
+    from labkit.analysis import drift_signals, error_timeline
+
+    _, baseline, production = _story()
+    weekly = error_timeline(production, freq="W")
+    weekly = weekly[weekly["n"] >= 100]
+    drift = drift_signals(baseline.reference, production, freq="W").loc[weekly.index, "mean"]
+    t = pd.date_range("2012-01-02", periods=10, freq="W-MON")
+    signal = pd.Series([0.1, 0.4, 0.2, 0.9, 0.3, 0.5, 0.8, 0.2, 0.6, 0.7], index=t)
+    error = pd.Series([5.0, 4.0, 6.0, 7.0, 12.0, 8.0, 9.0, 13.0, 6.0, 10.0], index=t)
+    gappy = error.copy()
+    gappy.iloc[3] = np.nan
+    return [
+        Case(args=(error, signal, 0), label="ten weeks, lag 0"),
+        Case(args=(error, signal, 1), label="ten weeks, the signal leads by 1"),
+        Case(args=(error, signal, -2), label="ten weeks, lag -2 (the error moves first)"),
+        Case(args=(gappy, signal, 1), label="a week without an error value"),
+        Case(args=(weekly["mae"], drift, 3), label="2012: weekly MAE vs weekly drift, lag 3"),
+    ]
+
+
+def _segment_cases():
+    _, baseline, production = _story()
+    tiny = pd.DataFrame({"workingday": [0, 0, 1, 1, 1], "cnt": [10, 20, 30, 40, 50],
+                         "prediction": [12, 15, 30, 35, 60]})
+    return [
+        Case(args=(tiny, "workingday"), kwargs={"min_rows": 3}, label="five rows, min_rows=3"),
+        Case(args=(production, "hr"), label="2012 by hour"),
+        Case(args=(production, "weathersit"), label="2012 by weather (one tiny segment)"),
+        Case(args=(baseline.reference, "season"), kwargs={"min_rows": 500}, label="reference by season, min_rows=500"),
+    ]
+
+
+def _gap_cases():
+    from labkit.analysis import estimate_performance, fit_loss_estimator
+
+    _, baseline, production = _story()
+    monthly = estimate_performance(fit_loss_estimator(baseline, baseline.reference), production, freq="MS").table
+    partial = monthly.copy()
+    partial.loc[partial.index[-3:], "realised_mae"] = np.nan  # labels of the last three months not arrived
+    t = pd.date_range("2012-01-02", periods=4, freq="W-MON")
+    small = pd.DataFrame({"estimated_mae": [30.0, 40.0, 50.0, 45.0], "naive_mae": 32.0,
+                          "realised_mae": [35.0, 38.0, 70.0, np.nan]}, index=t)
+    return [
+        Case(args=(small,), label="four weeks, the last one unlabelled"),
+        Case(args=(monthly,), label="2012 by month (estimate_performance table)"),
+        Case(args=(partial,), label="2012, last three months not labelled yet"),
+    ]
+
+
+register(Exercise(
+    id="06.lagged_corr",
+    title="Exercise 1: correlation at a lag",
+    reference=lagged_corr,
+    cases=_lag_cases,
+    hint="Shift the signal forward by `lag` windows (signal.shift(lag)) so that signal[t] sits next to "
+         "error[t + lag]; then correlate the two Series (Series.corr skips pairs with a missing value). "
+         "Return a float.",
+))
+
+register(Exercise(
+    id="06.segment_table",
+    title="Exercise 2: error by segment",
+    reference=segment_table,
+    cases=_segment_cases,
+    hint="residual = df['cnt'] - df['prediction']; group the absolute residuals and the residuals by df[by] "
+         "(sorted by segment value); columns n (rows), mae, mean_residual, and too_small = n < min_rows.",
+))
+
+register(Exercise(
+    id="06.estimation_gaps",
+    title="Exercise 3: how far off is each estimate?",
+    reference=estimation_gaps,
+    cases=_gap_cases,
+    hint="Keep the rows whose realised_mae is known (table.dropna(subset=['realised_mae'])); each gap is the "
+         "mean of |estimate - realised_mae|. Return {'estimate_gap': ..., 'naive_gap': ...} as floats.",
+))
