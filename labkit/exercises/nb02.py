@@ -66,10 +66,12 @@ def _daily_cases():
     rng = np.random.default_rng(1)
     part = df.iloc[:300]
     noisy = part["cnt"] + rng.normal(0, 25, size=len(part))
+    gap = part[part["timestamp"].dt.normalize() != pd.Timestamp("2011-01-05")]
     return [
         Case(args=(part["timestamp"], part["cnt"], noisy), label="300 hours with noisy predictions"),
         Case(args=(df["timestamp"], df["cnt"], np.full(len(df), df["cnt"].mean())),
              label="two years, predicting the mean (days with missing hours included)"),
+        Case(args=(gap["timestamp"], gap["cnt"], gap["cnt"] * 0.9), label="a day without any row (no NaN day)"),
     ]
 
 

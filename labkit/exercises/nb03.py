@@ -84,6 +84,7 @@ def _bh_cases():
         Case(args=(np.concatenate([rng.uniform(0, 0.002, 5), rng.uniform(0, 1, 45)]),), kwargs={"alpha": 0.1},
              label="50 p-values, alpha=0.1"),
         Case(args=([0.001, 0.001, 0.02],), label="ties"),
+        Case(args=([0.001, 0.03, 0.035, 0.9],), label="step-up: a later p-value rescues an earlier one"),
     ]
 
 
