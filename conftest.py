@@ -16,3 +16,51 @@ _artifacts = Path(__file__).resolve().parent / "runs" / "pytest" / _worker
 shutil.rmtree(_artifacts, ignore_errors=True)
 _artifacts.mkdir(parents=True, exist_ok=True)
 os.environ["LABKIT_ARTIFACTS"] = str(_artifacts)
+
+
+# --------------------------------------------------------------------------------------------------
+# Self-checks under nbval: while nbval runs a notebook cell by cell, every cell that calls
+# `check("<id>", ...)` must leave its machine-readable record, with the status the folder promises:
+# solutions pass every check; student notebooks, untouched, say "not attempted yet" for each.
+# (One execution per notebook does both jobs: nbval's, and this contract.)
+# --------------------------------------------------------------------------------------------------
+import re  # noqa: E402
+
+import pytest  # noqa: E402
+
+_CHECK_CALL = re.compile(r"""\bcheck\(\s*["'](\d\d\.[A-Za-z0-9_.\-]+)["']""")
+_MIME = "application/vnd.labkit.check+json"
+_PROMISE = {"solutions": ("passed", "passes"), "notebooks": ("not_attempted", "says 'not attempted yet' for")}
+
+
+def _check_problem(item) -> str | None:
+    source = getattr(getattr(item, "cell", None), "source", "") or ""
+    wanted = _CHECK_CALL.findall(source)
+    promise = _PROMISE.get(Path(str(getattr(item, "fspath", ""))).parent.name)
+    if not wanted or promise is None:
+        return None
+    status, verb = promise
+    outputs = getattr(item, "test_outputs", None) or []
+    records = [o.get("data", {}).get(_MIME) for o in outputs]
+    records = [r for r in records if isinstance(r, dict)]
+    texts = "\n".join(str(o.get("data", {}).get("text/plain", "")) for o in outputs)
+    found = [r.get("exercise") for r in records]
+    if found != wanted:
+        return f"the cell calls check() for {wanted} but recorded results for {found}"
+    wrong = [(r["exercise"], r.get("status"), r.get("detail", "")) for r in records if r.get("status") != status]
+    if wrong:
+        return f"a {Path(str(item.fspath)).parent.name}/ notebook {verb} every check; got {wrong}"
+    if status == "not_attempted" and texts.count("not attempted yet") < len(wanted):
+        return f"the student must see 'not attempted yet' for {wanted}; the cell showed: {texts[:300]!r}"
+    return None
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if call.when == "call" and report.passed:
+        problem = _check_problem(item)
+        if problem:
+            report.outcome = "failed"
+            report.longrepr = f"self-check contract broken in {item.nodeid}: {problem}"
