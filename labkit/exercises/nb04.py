@@ -42,6 +42,8 @@ def _mae_cases():
         Case(args=(_log(5, 0, None), "D"), label="5 days, a few labels missing"),
         Case(args=(_log(6, 1, 4), "D"), label="the last 2 days have no label yet (NaN)"),
         Case(args=(_log(2, 2, None), "6h"), label="6-hour windows"),
+        Case(args=(_log(4, 3, None).pipe(lambda d: d[d["event_time"].dt.day != 2]), "D"),
+             label="a day without any prediction has no window (not a NaN row)"),
     ]
 
 

@@ -39,6 +39,8 @@ def _held_cases():
              label="a missing value breaks the run"),
         Case(args=(noisy, 42.0, 1), label="n=1 fires at every breach"),
         Case(args=(noisy, 38.0, 4), label="60 noisy days, 4 windows"),
+        Case(args=(pd.Series([41, 40, 41, 42, 40, 41, 41, 41, 39, 41, 42, 43.0], index=_DAYS), 40, 2),
+             label="a value exactly on the threshold is not above it"),
     ]
 
 

@@ -91,8 +91,10 @@ def _gap_cases():
     t = pd.date_range("2012-01-02", periods=4, freq="W-MON")
     small = pd.DataFrame({"estimated_mae": [30.0, 40.0, 50.0, 45.0], "naive_mae": 32.0,
                           "realised_mae": [35.0, 38.0, 70.0, np.nan]}, index=t)
+    other_gap = small.assign(naive_mae=[32.0, np.nan, 32.0, 32.0])  # a missing naive value must not drop the row
     return [
         Case(args=(small,), label="four weeks, the last one unlabelled"),
+        Case(args=(other_gap,), label="a missing naive estimate (only unlabelled windows are left out)"),
         Case(args=(monthly,), label="2012 by month (estimate_performance table)"),
         Case(args=(partial,), label="2012, last three months not labelled yet"),
     ]
