@@ -21,7 +21,6 @@ import json
 import logging
 import os
 import pickle
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,7 +29,7 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from labkit import data as _data
-from labkit.paths import artifacts_dir
+from labkit.paths import artifacts_dir, atomic_write_bytes
 
 __all__ = [
     "TRAIN_START",
@@ -184,8 +183,8 @@ class Baseline:
         return folder
 
     def _write(self, folder: Path) -> None:
-        _atomic_write_bytes(folder / "model.pkl", pickle.dumps(self.model))
-        _atomic_write_bytes(folder / "reference.pkl", pickle.dumps(self.reference))
+        atomic_write_bytes(folder / "model.pkl", pickle.dumps(self.model))
+        atomic_write_bytes(folder / "reference.pkl", pickle.dumps(self.reference))
         meta = {
             "format": _FORMAT_VERSION,
             "features": list(self.features),
@@ -196,7 +195,7 @@ class Baseline:
             "model_params": MODEL_PARAMS,
         }
         # meta.json last: its presence marks a complete save.
-        _atomic_write_bytes(folder / "meta.json", (json.dumps(meta, indent=2) + "\n").encode())
+        atomic_write_bytes(folder / "meta.json", (json.dumps(meta, indent=2) + "\n").encode())
 
     @classmethod
     def load(cls, folder: str | Path) -> "Baseline":
@@ -223,18 +222,6 @@ def _folder_lock(folder: Path):
             yield
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
-
-
-def _atomic_write_bytes(path: Path, payload: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _fingerprint(features, target) -> str:

@@ -6,9 +6,10 @@ git-ignored folder, ``runs/`` at the top of the repository. Set ``LABKIT_ARTIFAC
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
-__all__ = ["REPO_ROOT", "artifacts_dir"]
+__all__ = ["REPO_ROOT", "artifacts_dir", "atomic_write_bytes"]
 
 #: The top of the lab's repository (labkit is installed in editable mode from it).
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -35,3 +36,20 @@ def artifacts_dir(*parts: str, create: bool = True) -> Path:
     if create:
         path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def atomic_write_bytes(path: Path, payload: bytes) -> None:
+    """Write ``payload`` to ``path`` atomically: a reader sees the old file or the new one, never half.
+
+    The bytes go to a temporary file in the same folder, which then replaces ``path``.
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(payload)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise

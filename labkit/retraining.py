@@ -55,7 +55,6 @@ import json
 import logging
 import os
 import pickle
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,6 +64,7 @@ import numpy as np
 import pandas as pd
 
 from labkit.analysis import _check_int, _check_seed, _pair, _require_frame, _times, _window_start
+from labkit.paths import atomic_write_bytes
 
 __all__ = [
     "Never",
@@ -372,12 +372,12 @@ class ModelRegistry:
         index = {"format": 1, "name": self.name, "stack": self._stack, "status": self._status,
                  "events": self._events, "versions": []}
         for v in self._versions.values():
-            _atomic_write(folder / f"{v.version}.pkl", pickle.dumps(v.model))
+            atomic_write_bytes(folder / f"{v.version}.pkl", pickle.dumps(v.model))
             index["versions"].append({"version": v.version, "features": list(v.features), "target": v.target,
                                       "trained_on": list(v.trained_on), "n_rows": v.n_rows,
                                       "metrics": _jsonable(v.metrics), "parent": v.parent,
                                       "created_at": v.created_at, "note": v.note})
-        _atomic_write(folder / "registry.json", (json.dumps(index, indent=2) + "\n").encode())
+        atomic_write_bytes(folder / "registry.json", (json.dumps(index, indent=2) + "\n").encode())
         return folder
 
     @classmethod
@@ -409,18 +409,6 @@ def _jsonable(d: dict) -> dict:
             v = v.item()
         out[str(k)] = v if isinstance(v, (str, int, float, bool, type(None))) else str(v)
     return out
-
-
-def _atomic_write(path: Path, payload: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 # --------------------------------------------------------------------------- policies
