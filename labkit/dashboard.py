@@ -215,7 +215,8 @@ def _select(windows: pd.DataFrame, last: int | None, start=None, end=None) -> pd
 
 def plot_dashboard(windows: pd.DataFrame, *, baseline_mae: float, metric: str = "mae", feature: str | None = None,
                    last: int | None = None, start=None, end=None, active_alerts: int = 0,
-                   alert_times: Sequence | None = None, title: str = "Bike demand model: monitoring"):
+                   alert_times: Sequence | None = None, title: str = "Bike demand model: monitoring",
+                   compact: bool = False):
     """Draw the six-panel dashboard and return the matplotlib Figure.
 
     Parameters
@@ -238,6 +239,9 @@ def plot_dashboard(windows: pd.DataFrame, *, baseline_mae: float, metric: str = 
     alert_times : list of datetime-like, optional
         Times at which alerts fired; marked on the performance panel.
     title : str
+    compact : bool, default False
+        Leave out the summary panel (the widget shows it as HTML), keep a legend on the performance
+        panel only and draw fewer ticks: what :func:`dashboard_widget` redraws on every interaction.
 
     Returns
     -------
@@ -260,35 +264,31 @@ def plot_dashboard(windows: pd.DataFrame, *, baseline_mae: float, metric: str = 
 
     # A fixed grid instead of constrained layout: the layout engine doubles the drawing time, and a
     # widget interaction should redraw in well under 200 ms.
-    fig = plt.figure(figsize=(13, 8.8))
-    grid = fig.add_gridspec(3, 3, height_ratios=[0.45, 1, 1], left=0.07, right=0.97, top=0.95, bottom=0.06,
-                            hspace=0.38, wspace=0.32)
     x = w.index
-
-    # 1 - executive summary
-    ax = fig.add_subplot(grid[0, :])
-    ax.axis("off")
-    cards = [
-        ("Error (last 7 labelled)", f"{s.current_error:.1f}", f"baseline {s.baseline_error:.1f} · {s.error_ratio:.2f}×",
-         s.status["error"]),
-        ("Predictions served", f"{s.predictions_served:,}", f"labels arrived {s.label_coverage:.0%}", ""),
-        ("Active alerts", str(s.active_alerts), "", "❌" if s.active_alerts else "✓"),
-        ("Drift", f"{s.worst_drift:.2f}" if s.worst_feature else "-", f"largest: {s.worst_feature or '-'}",
-         s.status["drift"]),
-        ("Data quality", "", f"as of {s.as_of:%Y-%m-%d %H:%M}", s.status["data quality"]),
-    ]
-    tone = {"✓": "#2e7d32", "⚠": "#ef6c00", "❌": "#c62828", "": "#37474f"}
-    drawable = {"❌": "✗"}  # matplotlib's default font has no ❌ glyph
-    for i, (label, value, sub, icon) in enumerate(cards):
-        cx = 0.1 + i * 0.2
-        ax.text(cx, 0.88, label, ha="center", fontsize=10, color="#455a64", transform=ax.transAxes)
-        ax.text(cx, 0.38, f"{value} {drawable.get(icon, icon)}".strip(), ha="center", fontsize=20, weight="bold",
-                color=tone[icon], transform=ax.transAxes)
-        ax.text(cx, 0.02, sub, ha="center", fontsize=9, color="#607d8b", transform=ax.transAxes)
-    ax.set_title(f"{title} · {x[0]:%Y-%m-%d} to {x[-1]:%Y-%m-%d}", fontsize=13, loc="left")
+    if compact:
+        fig = plt.figure(figsize=(13, 7.0))
+        grid = fig.add_gridspec(2, 3, left=0.07, right=0.97, top=0.95, bottom=0.08, hspace=0.38, wspace=0.32)
+        top = 0
+    else:
+        fig = plt.figure(figsize=(13, 8.8))
+        grid = fig.add_gridspec(3, 3, height_ratios=[0.45, 1, 1], left=0.07, right=0.97, top=0.95, bottom=0.06,
+                                hspace=0.38, wspace=0.32)
+        top = 1
+        # 1 - executive summary
+        ax = fig.add_subplot(grid[0, :])
+        ax.axis("off")
+        drawable = {"❌": "✗"}  # matplotlib's default font has no ❌ glyph
+        for i, (label, value, sub, icon) in enumerate(_cards(s)):
+            cx = 0.1 + i * 0.2
+            ax.text(cx, 0.88, label, ha="center", fontsize=10, color="#455a64", transform=ax.transAxes)
+            ax.text(cx, 0.38, f"{value} {drawable.get(icon, icon)}".strip(), ha="center", fontsize=20,
+                    weight="bold", color=_TONE[icon], transform=ax.transAxes)
+            ax.text(cx, 0.02, sub, ha="center", fontsize=9, color="#607d8b", transform=ax.transAxes)
+        ax.set_title(f"{title} · {x[0]:%Y-%m-%d} to {x[-1]:%Y-%m-%d}", fontsize=13, loc="left")
+    legend = (lambda ax, **kw: None) if compact else (lambda ax, **kw: ax.legend(**kw))
 
     # 2 - performance over time
-    ax = fig.add_subplot(grid[1, :2])
+    ax = fig.add_subplot(grid[top, :2])
     label, _ = METRICS[metric]
     if metric in w.columns:
         ax.plot(x, w[metric], marker=".", lw=1, label=label)
@@ -305,26 +305,26 @@ def plot_dashboard(windows: pd.DataFrame, *, baseline_mae: float, metric: str = 
     ax.legend(fontsize=8, loc="upper left")
 
     # 5 - prediction distribution
-    ax = fig.add_subplot(grid[1, 2])
+    ax = fig.add_subplot(grid[top, 2])
     if {"pred_p05", "pred_p95"} <= set(w.columns):
         ax.fill_between(x, w["pred_p05"], w["pred_p95"], alpha=0.25, label="predictions 5–95 %")
     if "pred_p50" in w.columns:
         ax.plot(x, w["pred_p50"], lw=1, label="median prediction")
     if "label_mean" in w.columns:
         ax.plot(x, w["label_mean"], lw=1, color="k", label="mean label")
-    ax.set(title="Prediction distribution", xlabel="")
-    ax.legend(fontsize=7, loc="upper left")
+    ax.set(title="Prediction distribution" + (" (5-95 %, median, mean label)" if compact else ""), xlabel="")
+    legend(ax, fontsize=7, loc="upper left")
     ax.tick_params(axis="x", labelrotation=30)
 
     # 4 - drift heatmap
-    ax = fig.add_subplot(grid[2, :2])
+    ax = fig.add_subplot(grid[top + 1, :2])
     if features:
         values = drift.T.to_numpy(dtype=float)
         image = ax.imshow(np.ma.masked_invalid(values), aspect="auto", cmap="magma_r",
                           norm=colors.Normalize(vmin=0, vmax=max(0.3, float(np.nanmax(values)) if np.isfinite(values).any() else 0.3)),
                           extent=(0, len(x), len(features), 0), interpolation="nearest")
         ax.set_yticks(np.arange(len(features)) + 0.5, features)
-        ticks = np.linspace(0, len(x) - 1, min(len(x), 8)).astype(int)
+        ticks = np.linspace(0, len(x) - 1, min(len(x), 4 if compact else 8)).astype(int)
         ax.set_xticks(ticks + 0.5, [f"{x[i]:%m-%d}" for i in ticks])
         if feature in features:
             row = features.index(feature)
@@ -334,7 +334,7 @@ def plot_dashboard(windows: pd.DataFrame, *, baseline_mae: float, metric: str = 
     ax.set_title("Drift per feature and window (normed Wasserstein / Jensen–Shannon)")
 
     # 3 + 6 - data quality and system health, stacked in the last column
-    sub = grid[2, 2].subgridspec(2, 1, hspace=0.45)
+    sub = grid[top + 1, 2].subgridspec(2, 1, hspace=0.45)
     ax = fig.add_subplot(sub[0])
     for column, name in [("missing_share", "missing"), ("out_of_range_share", "out of range")]:
         if column in w.columns:
@@ -345,30 +345,57 @@ def plot_dashboard(windows: pd.DataFrame, *, baseline_mae: float, metric: str = 
             twin = ax.twinx()
             twin.plot(x, age_hours, color="#6a1b9a", lw=1, ls="--", label=f"age of {feature} (h)")
             twin.set_ylabel("hours", fontsize=8)
-    ax.set_title("Data quality", fontsize=10)
-    ax.legend(fontsize=7, loc="upper left")
+    ax.set_title("Data quality" + (" (missing, out of range)" if compact else ""), fontsize=10)
+    legend(ax, fontsize=7, loc="upper left")
     ax.tick_params(axis="x", labelbottom=False)
     ax = fig.add_subplot(sub[1], sharex=ax)
     for column, name in [("latency_p50", "p50"), ("latency_p95", "p95"), ("latency_p99", "p99")]:
         if column in w.columns:
             ax.plot(x, w[column] * 1000, lw=1, label=name)
     ax.set_ylabel("latency (ms)", fontsize=8)
-    ax.set_title("System health", fontsize=10)
-    ax.legend(fontsize=7, loc="upper left", ncols=3)
+    ax.set_title("System health" + (" (p50, p95, p99)" if compact else ""), fontsize=10)
+    legend(ax, fontsize=7, loc="upper left", ncols=3)
     ax.tick_params(axis="x", labelrotation=30)
-    _fewer_ticks(fig)
+    _fewer_ticks(fig, compact)
     return fig
 
 
-def _fewer_ticks(fig) -> None:
+_TONE = {"✓": "#2e7d32", "⚠": "#ef6c00", "❌": "#c62828", "": "#37474f"}
+
+
+def _cards(s: DashboardSummary) -> list[tuple[str, str, str, str]]:
+    """The summary cards: (label, value, note, status icon)."""
+    return [
+        ("Error (last 7 labelled)", f"{s.current_error:.1f}", f"baseline {s.baseline_error:.1f} · {s.error_ratio:.2f}×",
+         s.status["error"]),
+        ("Predictions served", f"{s.predictions_served:,}", f"labels arrived {s.label_coverage:.0%}", ""),
+        ("Active alerts", str(s.active_alerts), "", "❌" if s.active_alerts else "✓"),
+        ("Drift", f"{s.worst_drift:.2f}" if s.worst_feature else "-", f"largest: {s.worst_feature or '-'}",
+         s.status["drift"]),
+        ("Data quality", "", f"as of {s.as_of:%Y-%m-%d %H:%M}", s.status["data quality"]),
+    ]
+
+
+def _cards_html(s: DashboardSummary, title: str) -> str:
+    """The summary cards as HTML (the widget shows them above the figure)."""
+    cells = "".join(
+        f"<div style='flex:1;text-align:center'><div style='color:#455a64'>{html.escape(label)}</div>"
+        f"<div style='font-size:1.6em;font-weight:bold;color:{_TONE[icon]}'>{html.escape(f'{value} {icon}'.strip())}</div>"
+        f"<div style='color:#607d8b;font-size:0.85em'>{html.escape(note)}</div></div>"
+        for label, value, note, icon in _cards(s))
+    return (f"<div style='font-size:1.1em;margin:4px 0'>{html.escape(title)} · {s.as_of:%Y-%m-%d}</div>"
+            f"<div style='display:flex;gap:8px'>{cells}</div>")
+
+
+def _fewer_ticks(fig, compact: bool = False) -> None:
     """Fewer tick labels: easier to read on small panels, and text is most of the drawing time."""
     from matplotlib import dates, ticker
 
     for ax in fig.axes:
         if isinstance(ax.xaxis.get_major_locator(), dates.AutoDateLocator):
-            ax.xaxis.set_major_locator(dates.AutoDateLocator(minticks=3, maxticks=6))
+            ax.xaxis.set_major_locator(dates.AutoDateLocator(minticks=2 if compact else 3, maxticks=4 if compact else 6))
         if isinstance(ax.yaxis.get_major_locator(), ticker.AutoLocator):
-            ax.yaxis.set_major_locator(ticker.MaxNLocator(4))
+            ax.yaxis.set_major_locator(ticker.MaxNLocator(3 if compact else 4))
 
 
 def _png_bytes(fig, dpi: int = 72) -> bytes:
@@ -386,8 +413,9 @@ def dashboard_widget(windows: pd.DataFrame, *, baseline_mae: float, alert_times:
                      active_alerts: int = 0):
     """Interactive dashboard: controls for the period shown, the feature and the metric.
 
-    Moving a control redraws the figure into an ``ipywidgets.Image`` (a PNG at 72 dpi, about 0.2 s).
-    Returns an ``ipywidgets.VBox`` of the controls row, a status line and the image; the controls
+    The summary cards are HTML; moving a control redraws them and the five panels (the compact
+    figure of :func:`plot_dashboard`) into an ``ipywidgets.Image`` (a PNG at 72 dpi).
+    Returns an ``ipywidgets.VBox`` of the controls row, the cards, a status line and the image; the controls
     are also ``box.controls`` (``last``, ``feature``, ``metric``), the image ``box.image`` and the
     last redraw time ``box.render_ms``.
 
@@ -409,20 +437,24 @@ def dashboard_widget(windows: pd.DataFrame, *, baseline_mae: float, alert_times:
     feature = widgets.Dropdown(options=features or ["-"], value=(features or ["-"])[0], description="feature")
     metric = widgets.Dropdown(options=list(METRICS), value="mae", description="metric")
     image = widgets.Image(format="png", layout=widgets.Layout(width="100%"))
+    cards = widgets.HTML()
     status = widgets.HTML()
 
     def render(*_):
         started = time.perf_counter()
-        fig = plot_dashboard(w, baseline_mae=baseline_mae, metric=metric.value,
-                             feature=feature.value if features else None, last=last.value,
-                             alert_times=alert_times, active_alerts=active_alerts)
+        shown = w.tail(last.value)
+        cards.value = _cards_html(summary(shown, baseline_mae=baseline_mae, active_alerts=active_alerts),
+                                  "Bike demand model: monitoring")
+        fig = plot_dashboard(shown, baseline_mae=baseline_mae, metric=metric.value,
+                             feature=feature.value if features else None,
+                             alert_times=alert_times, active_alerts=active_alerts, compact=True)
         image.value = _png_bytes(fig, dpi=72)
         plt.close(fig)
         box.render_ms = 1000 * (time.perf_counter() - started)
         status.value = (f"<small>{metric.value} · last {last.value} windows · feature {feature.value} · "
                         f"drawn in {box.render_ms:.0f} ms</small>")
 
-    box = widgets.VBox([widgets.HBox([last, feature, metric]), status, image])
+    box = widgets.VBox([widgets.HBox([last, feature, metric]), cards, status, image])
     box.controls = {"last": last, "feature": feature, "metric": metric}
     box.image = image
     for control in (last, feature, metric):

@@ -92,3 +92,14 @@ def test_html_export_is_one_offline_file(windows, tmp_path):
     assert "Executive summary" in text and not list(path.parent.glob("*.tmp"))
     with pytest.raises(ValueError, match="ending in .html"):
         dashboard.export_html(windows, tmp_path / "x.png", baseline_mae=32.1)
+
+
+def test_compact_figure_leaves_the_summary_to_html(windows):
+    full = dashboard.plot_dashboard(windows, baseline_mae=32.1)
+    compact = dashboard.plot_dashboard(windows, baseline_mae=32.1, compact=True)
+    assert "monitoring" in full.axes[0].get_title("left")
+    assert not any("monitoring" in ax.get_title("left") for ax in compact.axes)
+    assert sum(ax.get_legend() is not None for ax in compact.axes) == 1  # only the performance panel
+    box = dashboard.dashboard_widget(windows, baseline_mae=32.1)
+    cards = box.children[1].value
+    assert "Predictions served" in cards and f"{int(windows['n'].sum()):,}" in cards
