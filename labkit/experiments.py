@@ -148,8 +148,28 @@ def _check_boot(n_boot, confidence, func):
         raise ValueError(f"{func}(): confidence must be in (0, 1), e.g. 0.95; got {confidence!r}.")
 
 
+class _IntervalVerdict:
+    """What both comparisons share: a verdict from the interval of the candidate's gain (ci_low, ci_high)."""
+
+    ci_low: float
+    ci_high: float
+
+    @property
+    def winner(self) -> str:
+        """'candidate' or 'champion' when the interval excludes 0, else 'undecided'."""
+        if self.ci_low > 0:
+            return "candidate"
+        if self.ci_high < 0:
+            return "champion"
+        return "undecided"
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row with every field and the winner."""
+        return pd.DataFrame([{**self.__dict__, "winner": self.winner}])
+
+
 @dataclass(frozen=True)
-class PairedComparison:
+class PairedComparison(_IntervalVerdict):
     """Champion vs candidate on the same rows.
 
     Attributes
@@ -186,18 +206,6 @@ class PairedComparison:
     seed: int
     unit: str
 
-    @property
-    def winner(self) -> str:
-        """'candidate' or 'champion' when the interval excludes 0, else 'undecided'."""
-        if self.ci_low > 0:
-            return "candidate"
-        if self.ci_high < 0:
-            return "champion"
-        return "undecided"
-
-    def to_frame(self) -> pd.DataFrame:
-        """One row with every field and the winner."""
-        return pd.DataFrame([{**self.__dict__, "winner": self.winner}])
 
 
 def paired_comparison(y_true, pred_champion, pred_candidate, *, groups=None, n_boot: int = 2000,
@@ -268,7 +276,7 @@ def paired_comparison(y_true, pred_champion, pred_candidate, *, groups=None, n_b
 
 
 @dataclass(frozen=True)
-class ABComparison:
+class ABComparison(_IntervalVerdict):
     """Arm A (champion) vs arm B (candidate) on different rows (see :func:`ab_comparison`).
 
     Attributes
@@ -303,18 +311,6 @@ class ABComparison:
         """Rows in both arms."""
         return self.n_a + self.n_b
 
-    @property
-    def winner(self) -> str:
-        """'candidate' (B) or 'champion' (A) when the interval excludes 0, else 'undecided'."""
-        if self.ci_low > 0:
-            return "candidate"
-        if self.ci_high < 0:
-            return "champion"
-        return "undecided"
-
-    def to_frame(self) -> pd.DataFrame:
-        """One row with every field and the winner."""
-        return pd.DataFrame([{**self.__dict__, "winner": self.winner}])
 
 
 def ab_comparison(y_true, y_pred, arm, *, n_boot: int = 2000, confidence: float = 0.95,
