@@ -291,7 +291,7 @@ def plot_dashboard(windows: pd.DataFrame, *, baseline_mae: float, metric: str = 
     ax = fig.add_subplot(grid[top, :2])
     label, _ = METRICS[metric]
     if metric in w.columns:
-        ax.plot(x, w[metric], marker=".", lw=1, label=label)
+        ax.plot(x, w[metric], marker=None if compact else ".", lw=1, label=label)
     if metric == "mae":
         ax.axhline(baseline_mae, color="k", ls="--", lw=1, label=f"baseline {baseline_mae:.1f}")
         ax.axhline(1.5 * baseline_mae, color="#c62828", ls=":", lw=1, label="1.5× baseline")
