@@ -331,12 +331,18 @@ def group_counts(
     first_e = flat[offs][x_set]
     last_e = flat[offs + n_bins][x_set]
     nb = n_bins[x_set]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        c_idx = ((x - first_e) * (nb / (last_e - first_e))).astype(np.int64)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        position = (x - first_e) * (nb / (last_e - first_e))
+    odd = ~np.isfinite(position)           # extreme ranges (e.g. near 1e308) overflow the arithmetic
+    position[odd] = 0
+    c_idx = position.astype(np.int64)
     np.clip(c_idx, 0, nb - 1, out=c_idx)
     base_e = offs[x_set]
     c_idx -= x < flat[base_e + c_idx]
     c_idx += (x >= flat[base_e + c_idx + 1]) & (c_idx != nb - 1)
+    for i in np.flatnonzero(odd):          # rare: bin those few exactly, as np.histogram would
+        edges = edge_sets[x_set[i]]
+        c_idx[i] = min(max(np.searchsorted(edges, x[i], side="right") - 1, 0), edges.size - 2)
     cc = np.bincount(gid * k_max + c_idx, minlength=n_groups * k_max).reshape(n_groups, k_max)
     rcm = rc[inv]
     if null_complement:
