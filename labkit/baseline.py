@@ -224,19 +224,19 @@ def _folder_lock(folder: Path):
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def _fingerprint(features, target) -> str:
+def _fingerprint(features, target, params=None) -> str:
     import sklearn
 
     h = hashlib.sha256()
     h.update(_data.EXPECTED_SHA256.encode())
-    h.update(json.dumps([_FORMAT_VERSION, list(features), target, MODEL_PARAMS,
+    h.update(json.dumps([_FORMAT_VERSION, list(features), target, params or MODEL_PARAMS,
                          TRAIN_START, REFERENCE_START, PRODUCTION_START, sklearn.__version__],
                         sort_keys=True).encode())
     return h.hexdigest()[:16]
 
 
 def fit_baseline(df: pd.DataFrame | None = None, *, features=None, target: str = _data.TARGET,
-                 seed: int = 0) -> Baseline:
+                 seed: int = 0, max_iter: int | None = None) -> Baseline:
     """Train the baseline on the train period and evaluate it on the reference period.
 
     Parameters
@@ -248,7 +248,15 @@ def fit_baseline(df: pd.DataFrame | None = None, *, features=None, target: str =
         are refused: they add up to the target, so a model using them cheats.
     target : str, default "cnt"
     seed : int, default 0
+    max_iter : int, optional
+        Boosting iterations (default ``MODEL_PARAMS["max_iter"]``, 300). Fewer make a quicker,
+        slightly weaker model, e.g. for tests; the fingerprint records it, so such a model is never
+        mistaken for the cached baseline.
     """
+    if max_iter is not None and (not isinstance(max_iter, int) or isinstance(max_iter, bool) or max_iter < 1):
+        raise ValueError(f"max_iter must be a positive int (boosting iterations); got {max_iter!r}. "
+                         "Leave it out for the lab's baseline (300).")
+    params = {**MODEL_PARAMS, **({} if max_iter is None else {"max_iter": max_iter})}
     features = list(_data.FEATURES if features is None else features)
     leaky = [c for c in features if c in _data.LEAKY_COLUMNS or c == target]
     if leaky:
@@ -262,7 +270,7 @@ def fit_baseline(df: pd.DataFrame | None = None, *, features=None, target: str =
     # One thread: on small machines (and under pytest-xdist) OpenMP threads of parallel kernels fight
     # over the cores and a 1 s fit can take 20 s; single-threaded it stays about 1 s.
     with threadpool_limits(limits=1):
-        model = make_model(seed).fit(train[features], train[target])
+        model = make_model(seed).set_params(max_iter=params["max_iter"]).fit(train[features], train[target])
     reference = reference.copy()
     reference["prediction"] = model.predict(reference[features])
     metrics = regression_metrics(reference[target], reference["prediction"])
@@ -272,7 +280,7 @@ def fit_baseline(df: pd.DataFrame | None = None, *, features=None, target: str =
         "production": (PRODUCTION_START, "2013-01-01"),
     }
     return Baseline(model=model, features=tuple(features), target=target, periods=periods,
-                    metrics=metrics, reference=reference, fingerprint=_fingerprint(features, target))
+                    metrics=metrics, reference=reference, fingerprint=_fingerprint(features, target, params))
 
 
 def get_baseline(*, refresh: bool = False, folder: str | Path | None = None) -> Baseline:

@@ -27,21 +27,10 @@ def _one_thread():
         yield
 
 
-def quick_baseline(hourly, max_iter):
-    """A Baseline like fit_baseline's, with fewer boosting iterations (tests stay fast on busy cores)."""
-    train, ref, _ = bl.split_periods(hourly)
-    model = bl.make_model().set_params(max_iter=max_iter).fit(train[FEATURES], train["cnt"])
-    ref = ref.assign(prediction=model.predict(ref[FEATURES]))
-    periods = {"train": (bl.TRAIN_START, bl.REFERENCE_START), "reference": (bl.REFERENCE_START, bl.PRODUCTION_START),
-               "production": (bl.PRODUCTION_START, "2013-01-01")}
-    return bl.Baseline(model=model, features=tuple(FEATURES), target="cnt", periods=periods,
-                       metrics=bl.regression_metrics(ref["cnt"], ref["prediction"]), reference=ref)
-
-
 @pytest.fixture(scope="module")
 def story(hourly, _one_thread):
     """The real 2012 story: a baseline (100 iterations), its 2012 predictions, a winter-only model."""
-    base = quick_baseline(hourly, max_iter=100)
+    base = bl.fit_baseline(hourly, max_iter=100)
     _, _, prod = bl.split_periods(hourly)
     prod = prod.assign(prediction=base.predict(prod))
     winter = hourly[hourly["timestamp"] < "2011-04-01"]

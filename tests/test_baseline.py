@@ -113,3 +113,11 @@ def test_two_processes_asking_at_once_get_the_same_baseline(tmp_path):
     assert all(p.returncode == 0 for p in procs)
     assert outs[0] == outs[1] and outs[0]
     assert not list(folder.glob(".*.tmp")), "no temporary files left behind"
+
+
+def test_fewer_iterations_make_a_different_fingerprint(hourly):
+    quick = bl.fit_baseline(hourly, max_iter=20)
+    assert quick.model.max_iter == 20
+    assert quick.fingerprint != bl._fingerprint(quick.features, quick.target)  # never taken for the cache
+    with pytest.raises(ValueError, match="max_iter must be a positive int"):
+        bl.fit_baseline(hourly, max_iter=0)

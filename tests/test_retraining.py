@@ -144,20 +144,9 @@ def test_drift_statistic_is_labkit_normed_wasserstein():
 # --------------------------------------------------------------------------- backtest
 
 
-def quick_baseline(hourly, max_iter):
-    """A Baseline like fit_baseline's, with fewer boosting iterations (tests stay fast on busy cores)."""
-    train, ref, _ = bl.split_periods(hourly)
-    model = bl.make_model().set_params(max_iter=max_iter).fit(train[FEATURES], train["cnt"])
-    ref = ref.assign(prediction=model.predict(ref[FEATURES]))
-    periods = {"train": (bl.TRAIN_START, bl.REFERENCE_START), "reference": (bl.REFERENCE_START, bl.PRODUCTION_START),
-               "production": (bl.PRODUCTION_START, "2013-01-01")}
-    return bl.Baseline(model=model, features=tuple(FEATURES), target="cnt", periods=periods,
-                       metrics=bl.regression_metrics(ref["cnt"], ref["prediction"]), reference=ref)
-
-
 @pytest.fixture(scope="module")
 def base(hourly, _one_thread):
-    return quick_baseline(hourly, max_iter=50)
+    return bl.fit_baseline(hourly, max_iter=50)
 
 
 def _short(hourly, base, **kw):
