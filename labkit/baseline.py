@@ -192,7 +192,7 @@ class Baseline:
             "periods": self.periods,
             "metrics": self.metrics,
             "fingerprint": self.fingerprint,
-            "model_params": MODEL_PARAMS,
+            "model_params": {k: self.model.get_params().get(k, v) for k, v in MODEL_PARAMS.items()},
         }
         # meta.json last: its presence marks a complete save.
         atomic_write_bytes(folder / "meta.json", (json.dumps(meta, indent=2) + "\n").encode())
