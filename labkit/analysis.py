@@ -147,20 +147,9 @@ def _times(df: pd.DataFrame, time_col: str, name: str, func: str) -> pd.Series:
 
 def _window_start(times: pd.Series, freq: str, func: str) -> pd.Series:
     """Start of the window each time falls in; the same windows as labkit.drift.drift_timeline."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        try:
-            offset = pd.tseries.frequencies.to_offset(freq)
-        except (ValueError, TypeError) as exc:
-            raise ValueError(f"{func}(): freq={freq!r} is not a pandas frequency ({exc}); "
-                             "use e.g. 'D', 'W', 'h' or 'MS'.") from None
-    try:
-        return times.dt.floor(offset)
-    except (ValueError, TypeError):  # calendar frequencies (W, MS, ...): periods
-        try:
-            return times.dt.to_period(offset).dt.start_time
-        except (ValueError, TypeError, AttributeError) as exc:
-            raise ValueError(f"{func}(): freq={freq!r} cannot cut time windows: {exc}") from None
+    from labkit.drift import _window_starts
+
+    return _window_starts(times, freq, func)
 
 
 def _unwrap_model(model, features, func: str):

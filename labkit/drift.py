@@ -947,6 +947,14 @@ def _window_ids(stream_df, time_col, freq, func):
         raise ValueError(
             f"{func}(): column {time_col!r} has {int(t.isna().sum())} missing timestamp(s); drop or fill them."
         )
+    codes, uniques = pd.factorize(_window_starts(t, freq, func), sort=True)
+    return codes.astype(np.int64), pd.DatetimeIndex(uniques)
+
+
+def _window_starts(times: pd.Series, freq, func: str) -> pd.Series:
+    """Start of the window each time falls in: ``floor`` for fixed frequencies ("h", "D", "6h"),
+    the period start for calendar ones ("W", "MS"). The one definition of a window in labkit
+    (drift timelines, windowed metrics, analysis timelines and the replay's steps use it)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # pandas warns on some malformed strings
         try:
@@ -956,14 +964,12 @@ def _window_ids(stream_df, time_col, freq, func):
                 f"{func}(): freq={freq!r} is not a pandas frequency ({exc}); use e.g. 'D', 'W', 'h' or 'MS'."
             ) from None
     try:
-        start = t.dt.floor(offset)
+        return times.dt.floor(offset)
     except (ValueError, TypeError):  # calendar frequencies (W, MS, ...) are not fixed: use periods
         try:
-            start = t.dt.to_period(offset).dt.start_time
+            return times.dt.to_period(offset).dt.start_time
         except (ValueError, TypeError, AttributeError) as exc:
             raise ValueError(f"{func}(): freq={freq!r} cannot cut time windows: {exc}") from None
-    codes, uniques = pd.factorize(start, sort=True)
-    return codes.astype(np.int64), pd.DatetimeIndex(uniques)
 
 
 def drift_timeline(

@@ -35,7 +35,6 @@ import contextlib
 import logging
 import os
 import time
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,7 +42,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from labkit._drift_core import WASSERSTEIN_NORM_FLOOR as _WASSERSTEIN_FLOOR
+from labkit import drift as _drift
 from labkit.exporter import MetricsExporter
 from labkit.prediction_log import PredictionLogger, _resolve_path, read_log
 from labkit.windows import feature_kinds, windowed_metrics
@@ -165,20 +164,14 @@ class ModelService:
         self._closed = False
 
     def _prepare_reference(self):
-        """Per feature, what the drift gauge needs from the reference, computed once."""
+        """Per feature, the reference values and the drift statistic of windowed_metrics' drift_<f>."""
         if self.reference is None:
             return {}
         out = {}
         for f, kind in self._kinds.items():
             values = self.reference[f].dropna()
-            if kind == "numerical":
-                ref = np.sort(values.to_numpy(dtype=float))
-                ref = ref[np.isfinite(ref)]
-                if ref.size:
-                    out[f] = ("numerical", ref, max(float(np.std(ref)), _WASSERSTEIN_FLOOR))
-            elif len(values):
-                shares = values.astype(object).value_counts(normalize=True, sort=False)
-                out[f] = ("categorical", dict(zip(shares.index.tolist(), shares.to_numpy(dtype=float))))
+            if len(values):
+                out[f] = (kind, values.to_numpy(dtype=float) if kind == "numerical" else values.astype(object).to_numpy())
         return out
 
     def _limit_threads(self):
@@ -340,9 +333,9 @@ class ModelService:
             if spec is None or present.size == 0:
                 drift[f] = float("nan")
             elif spec[0] == "numerical":
-                drift[f] = _normed_wasserstein(spec[1], spec[2], present.astype(float))
+                drift[f] = _drift.wasserstein(spec[1], present.astype(float)).statistic
             else:
-                drift[f] = _js_distance(spec[1], present)
+                drift[f] = _drift.js_distance(spec[1], present.astype(object), bins="categories").statistic
         return drift, missing, age
 
     # ------------------------------------------------------------------ reading back
@@ -577,32 +570,6 @@ def _to_ns(values, n: int) -> np.ndarray:
     if idx.tz is not None:
         idx = idx.tz_convert("UTC").tz_localize(None)
     return idx.asi8.astype(np.int64)
-
-
-def _normed_wasserstein(ref_sorted: np.ndarray, ref_scale: float, cur: np.ndarray) -> float:
-    """First Wasserstein distance / max(std(reference), 0.001): labkit.drift.wasserstein, reference pre-sorted."""
-    cur = np.sort(cur[np.isfinite(cur)])
-    if cur.size == 0:
-        return float("nan")
-    grid = np.sort(np.concatenate([ref_sorted, cur]))
-    deltas = np.diff(grid)
-    cdf_ref = np.searchsorted(ref_sorted, grid[:-1], side="right") / ref_sorted.size
-    cdf_cur = np.searchsorted(cur, grid[:-1], side="right") / cur.size
-    return float(np.sum(np.abs(cdf_ref - cdf_cur) * deltas) / ref_scale)
-
-
-def _js_distance(ref_shares: dict, cur: np.ndarray) -> float:
-    """Jensen-Shannon distance (natural log) between category shares: labkit.drift.js_distance by category."""
-    counts = Counter(cur.tolist())
-    total = sum(counts.values())
-    cats = list(ref_shares.keys() | counts.keys())
-    p = np.array([ref_shares.get(c, 0.0) for c in cats])
-    q = np.array([counts.get(c, 0) / total for c in cats])
-    m = (p + q) / 2
-    with np.errstate(divide="ignore", invalid="ignore"):
-        kl_p = np.where(p > 0, p * np.log(p / m), 0.0).sum()
-        kl_q = np.where(q > 0, q * np.log(q / m), 0.0).sum()
-    return float(np.sqrt(max((kl_p + kl_q) / 2, 0.0)))
 
 
 def _fixed(freq) -> bool:

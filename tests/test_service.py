@@ -169,18 +169,6 @@ def test_replay_feature_freshness_from_a_column(quick, hourly, tmp_path):
     assert (w["feature_age_max_seconds"] == 3 * 3600).all()
 
 
-def test_service_helpers_agree_with_labkit_drift():
-    rng = np.random.default_rng(7)
-    ref, cur = rng.normal(0, 1, 400), rng.normal(0.4, 1.3, 30)
-    expected = drift.wasserstein(ref, cur).statistic
-    assert svc_module._normed_wasserstein(np.sort(ref), float(np.std(ref)), cur) == pytest.approx(expected, rel=1e-12)
-    ref_c = rng.choice([1, 2, 3, 4], 400, p=[0.4, 0.3, 0.2, 0.1])
-    cur_c = rng.choice([1, 2, 3, 5], 30)
-    shares = pd.Series(ref_c).value_counts(normalize=True)
-    got = svc_module._js_distance(dict(zip(shares.index.tolist(), shares.to_numpy())), cur_c.astype(float))
-    assert got == pytest.approx(drift.js_distance(ref_c, cur_c, bins="categories").statistic, rel=1e-12)
-
-
 @pytest.mark.parametrize("kwargs, error, match", [
     ({"label_delay": "soon"}, ValueError, r"label_delay: expected a duration >= 0 .* got 'soon'"),
     ({"label_delay": "-1D"}, ValueError, r"label_delay: expected a duration >= 0"),
