@@ -248,7 +248,6 @@ def plot_dashboard(windows: pd.DataFrame, *, baseline_mae: float, metric: str = 
     matplotlib.figure.Figure
     """
     import matplotlib.pyplot as plt
-    from matplotlib import colors
 
     if metric not in METRICS:
         raise _fail("metric", f"one of {list(METRICS)}", repr(metric), "pick a performance metric")
@@ -262,15 +261,13 @@ def plot_dashboard(windows: pd.DataFrame, *, baseline_mae: float, metric: str = 
         feature = str(drift.max().idxmax()) if drift.notna().any().any() else features[0]
     s = summary(w, baseline_mae=baseline_mae, active_alerts=active_alerts)
 
-    # A fixed grid instead of constrained layout: the layout engine doubles the drawing time, and a
-    # widget interaction should redraw in well under 200 ms.
+    # A fixed grid instead of constrained layout: the layout engine doubles the drawing time.
     x = w.index
+    fig = plt.figure(figsize=(13, 7.0) if compact else (13, 8.8))
     if compact:
-        fig = plt.figure(figsize=(13, 7.0))
         grid = fig.add_gridspec(2, 3, left=0.07, right=0.97, top=0.95, bottom=0.08, hspace=0.38, wspace=0.32)
         top = 0
     else:
-        fig = plt.figure(figsize=(13, 8.8))
         grid = fig.add_gridspec(3, 3, height_ratios=[0.45, 1, 1], left=0.07, right=0.97, top=0.95, bottom=0.06,
                                 hspace=0.38, wspace=0.32)
         top = 1
@@ -285,79 +282,178 @@ def plot_dashboard(windows: pd.DataFrame, *, baseline_mae: float, metric: str = 
                     weight="bold", color=_TONE[icon], transform=ax.transAxes)
             ax.text(cx, 0.02, sub, ha="center", fontsize=9, color="#607d8b", transform=ax.transAxes)
         ax.set_title(f"{title} · {x[0]:%Y-%m-%d} to {x[-1]:%Y-%m-%d}", fontsize=13, loc="left")
-    legend = (lambda ax, **kw: None) if compact else (lambda ax, **kw: ax.legend(**kw))
-
-    # 2 - performance over time
-    ax = fig.add_subplot(grid[top, :2])
-    label, _ = METRICS[metric]
-    if metric in w.columns:
-        ax.plot(x, w[metric], marker=None if compact else ".", lw=1, label=label)
-    if metric == "mae":
-        ax.axhline(baseline_mae, color="k", ls="--", lw=1, label=f"baseline {baseline_mae:.1f}")
-        ax.axhline(1.5 * baseline_mae, color="#c62828", ls=":", lw=1, label="1.5× baseline")
-    if metric == "bias":
-        ax.axhline(0, color="k", lw=1)
-    for t in alert_times or ():
-        t = pd.Timestamp(t)
-        if x[0] <= t <= x[-1]:
-            ax.axvline(t, color="#c62828", alpha=0.3, lw=1)
-    ax.set(title=f"Performance: {label}", xlabel="")
-    ax.legend(fontsize=8, loc="upper left")
-
-    # 5 - prediction distribution
-    ax = fig.add_subplot(grid[top, 2])
-    if {"pred_p05", "pred_p95"} <= set(w.columns):
-        ax.fill_between(x, w["pred_p05"], w["pred_p95"], alpha=0.25, label="predictions 5–95 %")
-    if "pred_p50" in w.columns:
-        ax.plot(x, w["pred_p50"], lw=1, label="median prediction")
-    if "label_mean" in w.columns:
-        ax.plot(x, w["label_mean"], lw=1, color="k", label="mean label")
-    ax.set(title="Prediction distribution" + (" (5-95 %, median, mean label)" if compact else ""), xlabel="")
-    legend(ax, fontsize=7, loc="upper left")
-    ax.tick_params(axis="x", labelrotation=30)
-
-    # 4 - drift heatmap
-    ax = fig.add_subplot(grid[top + 1, :2])
-    if features:
-        values = drift.T.to_numpy(dtype=float)
-        image = ax.imshow(np.ma.masked_invalid(values), aspect="auto", cmap="magma_r",
-                          norm=colors.Normalize(vmin=0, vmax=max(0.3, float(np.nanmax(values)) if np.isfinite(values).any() else 0.3)),
-                          extent=(0, len(x), len(features), 0), interpolation="nearest")
-        ax.set_yticks(np.arange(len(features)) + 0.5, features)
-        ticks = np.linspace(0, len(x) - 1, min(len(x), 4 if compact else 8)).astype(int)
-        ax.set_xticks(ticks + 0.5, [f"{x[i]:%m-%d}" for i in ticks])
-        if feature in features:
-            row = features.index(feature)
-            ax.add_patch(plt.Rectangle((0, row), len(x), 1, fill=False, ec="#1565c0", lw=2))
-        fig.colorbar(image, ax=ax, label="drift score", fraction=0.03)
-        ax.grid(False)
-    ax.set_title("Drift per feature and window (normed Wasserstein / Jensen–Shannon)")
-
-    # 3 + 6 - data quality and system health, stacked in the last column
-    sub = grid[top + 1, 2].subgridspec(2, 1, hspace=0.45)
-    ax = fig.add_subplot(sub[0])
-    for column, name in [("missing_share", "missing"), ("out_of_range_share", "out of range")]:
-        if column in w.columns:
-            ax.plot(x, w[column], lw=1, label=name)
-    if feature and f"age_{feature}" in w.columns:
-        age_hours = w[f"age_{feature}"] / 3600
-        if age_hours.notna().any():
-            twin = ax.twinx()
-            twin.plot(x, age_hours, color="#6a1b9a", lw=1, ls="--", label=f"age of {feature} (h)")
-            twin.set_ylabel("hours", fontsize=8)
-    ax.set_title("Data quality" + (" (missing, out of range)" if compact else ""), fontsize=10)
-    legend(ax, fontsize=7, loc="upper left")
-    ax.tick_params(axis="x", labelbottom=False)
-    ax = fig.add_subplot(sub[1], sharex=ax)
-    for column, name in [("latency_p50", "p50"), ("latency_p95", "p95"), ("latency_p99", "p99")]:
-        if column in w.columns:
-            ax.plot(x, w[column] * 1000, lw=1, label=name)
-    ax.set_ylabel("latency (ms)", fontsize=8)
-    ax.set_title("System health" + (" (p50, p95, p99)" if compact else ""), fontsize=10)
-    legend(ax, fontsize=7, loc="upper left", ncols=3)
-    ax.tick_params(axis="x", labelrotation=30)
-    _fewer_ticks(fig, compact)
+    panels = _Panels(fig, grid, top, w, baseline_mae=baseline_mae, alert_times=alert_times, compact=compact)
+    panels.show(last=len(w), metric=metric, feature=feature)
     return fig
+
+
+class _Panels:
+    """Panels 2-6 of the dashboard on one figure: drawn once from every window, then ``show()`` picks
+    the windows, metric and feature on view by moving limits and swapping data.
+
+    The widget keeps one ``_Panels`` alive and calls ``show()`` on every interaction: a redraw of
+    an existing figure costs about half of building it again (measured in
+    ``benchmarks/bench_monitoring.py``). :func:`plot_dashboard` uses the same class once, so the
+    static figure and the widget always draw the same panels.
+    """
+
+    def __init__(self, fig, grid, top: int, w: pd.DataFrame, *, baseline_mae: float,
+                 alert_times: Sequence | None, compact: bool):
+        from matplotlib import colors, ticker
+        from matplotlib.patches import Rectangle
+
+        self.w, self.x, self.compact, self.baseline_mae = w, w.index, compact, baseline_mae
+        self.features = _drift_features(w)
+        x = self.x
+        nan = np.full(len(w), np.nan)
+        column = lambda name: w[name].to_numpy(dtype=float) if name in w.columns else nan  # noqa: E731
+
+        # Titles at a fixed height: automatic placement measures every tick label on every draw.
+        def title(ax, text, **kw):
+            ax.set_title(text, y=1.0, **kw)
+
+        self.title = title
+
+        # 2 - performance over time (every metric's column is kept; show() swaps the line's data)
+        ax = self.perf = fig.add_subplot(grid[top, :2])
+        self.metric_values = {m: column(m) for m in METRICS}
+        (self.perf_line,) = ax.plot(x, nan, marker=None if compact else ".", lw=1)
+        self.reference_lines = {
+            "mae": [ax.axhline(baseline_mae, color="k", ls="--", lw=1, label=f"baseline {baseline_mae:.1f}"),
+                    ax.axhline(1.5 * baseline_mae, color="#c62828", ls=":", lw=1, label="1.5× baseline")],
+            "bias": [ax.axhline(0, color="k", lw=1, label="_zero")],
+        }
+        for t in alert_times or ():
+            t = pd.Timestamp(t)
+            if x[0] <= t <= x[-1]:
+                ax.axvline(t, color="#c62828", alpha=0.3, lw=1)
+        ax.set_xlabel("")
+
+        # 5 - prediction distribution
+        ax = self.dist = fig.add_subplot(grid[top, 2])
+        self.dist_values = [column(c) for c in ("pred_p05", "pred_p95", "pred_p50", "label_mean")]
+        if {"pred_p05", "pred_p95"} <= set(w.columns):
+            ax.fill_between(x, w["pred_p05"], w["pred_p95"], alpha=0.25, label="predictions 5–95 %")
+        if "pred_p50" in w.columns:
+            ax.plot(x, w["pred_p50"], lw=1, label="median prediction")
+        if "label_mean" in w.columns:
+            ax.plot(x, w["label_mean"], lw=1, color="k", label="mean label")
+        title(ax, "Prediction distribution" + (" (5-95 %, median, mean label)" if compact else ""))
+        if not compact:
+            _legend(ax, fontsize=7, loc="upper left")
+        ax.tick_params(axis="x", labelrotation=30)
+
+        # 4 - drift heatmap (columns are windows 0..n-1; show() moves the x limits)
+        ax = self.heat = fig.add_subplot(grid[top + 1, :2])
+        self.drift = w[[f"drift_{f}" for f in self.features]].to_numpy(dtype=float).T
+        if self.features:
+            self.image = ax.imshow(np.ma.masked_invalid(self.drift), aspect="auto", cmap="magma_r",
+                                   norm=colors.Normalize(vmin=0, vmax=0.3),
+                                   extent=(0, len(x), len(self.features), 0), interpolation="nearest")
+            ax.set_yticks(np.arange(len(self.features)) + 0.5, self.features)
+            self.highlight = ax.add_patch(Rectangle((0, 0), len(x), 1, fill=False, ec="#1565c0", lw=2))
+            bar = fig.colorbar(self.image, ax=ax, label="drift score", fraction=0.03)
+            bar.locator = ticker.MaxNLocator(3 if compact else 4)
+            ax.grid(False)
+        title(ax, "Drift per feature and window (normed Wasserstein / Jensen–Shannon)")
+
+        # 3 + 6 - data quality and system health, stacked in the last column
+        sub = grid[top + 1, 2].subgridspec(2, 1, hspace=0.45)
+        ax = self.quality = fig.add_subplot(sub[0])
+        self.quality_values = []
+        for name, label in [("missing_share", "missing"), ("out_of_range_share", "out of range")]:
+            if name in w.columns:
+                ax.plot(x, w[name], lw=1, label=label)
+                self.quality_values.append(column(name))
+        self.ages = {f: w[f"age_{f}"].to_numpy(dtype=float) / 3600 for f in self.features
+                     if f"age_{f}" in w.columns and w[f"age_{f}"].notna().any()}
+        self.age_axis = self.age_line = None
+        if self.ages:
+            self.age_axis = ax.twinx()
+            (self.age_line,) = self.age_axis.plot(x, nan, color="#6a1b9a", lw=1, ls="--")
+            self.age_axis.set_ylabel("hours", fontsize=8)
+        title(ax, "Data quality" + (" (missing, out of range)" if compact else ""), fontsize=10)
+        if not compact:
+            _legend(ax, fontsize=7, loc="upper left")
+        ax.tick_params(axis="x", labelbottom=False)
+        ax = self.health = fig.add_subplot(sub[1], sharex=self.quality)
+        self.latency_values = []
+        for name, label in [("latency_p50", "p50"), ("latency_p95", "p95"), ("latency_p99", "p99")]:
+            if name in w.columns:
+                ax.plot(x, w[name] * 1000, lw=1, label=label)
+                self.latency_values.append(column(name) * 1000)
+        ax.set_ylabel("latency (ms)", fontsize=8)
+        title(ax, "System health" + (" (p50, p95, p99)" if compact else ""), fontsize=10)
+        if not compact:
+            _legend(ax, fontsize=7, loc="upper left", ncols=3)
+        ax.tick_params(axis="x", labelrotation=30)
+        _fewer_ticks(fig, compact)
+
+    def show(self, *, last: int, metric: str, feature: str | None) -> None:
+        """Show the last ``last`` windows, ``metric`` on the performance panel and ``feature``
+        highlighted (heatmap row, freshness line)."""
+        n = len(self.x)
+        first = n - min(max(int(last), 1), n)
+        visible = slice(first, n)
+        x = self.x[visible]
+        lo, hi = x[0], x[-1]
+        pad = (hi - lo) * 0.05 if hi > lo else pd.Timedelta(hours=12)  # matplotlib's default margin
+        for ax in (self.perf, self.dist, self.quality):  # health shares its x axis with quality
+            ax.set_xlim(lo - pad, hi + pad)
+
+        label, _ = METRICS[metric]
+        self.perf_line.set_ydata(self.metric_values[metric])
+        self.perf_line.set_label(label)
+        shown = [self.perf_line]
+        for name, lines in self.reference_lines.items():
+            for line in lines:
+                line.set_visible(name == metric)
+                if name == metric and not line.get_label().startswith("_"):
+                    shown.append(line)
+        references = {"mae": [self.baseline_mae, 1.5 * self.baseline_mae], "bias": [0.0]}.get(metric, [])
+        _fit_y(self.perf, self.metric_values[metric][visible], references)
+        self.perf.legend(handles=shown, fontsize=8, loc="upper left")
+        self.title(self.perf, f"Performance: {label}")
+
+        _fit_y(self.dist, *(v[visible] for v in self.dist_values))
+        _fit_y(self.quality, *(v[visible] for v in self.quality_values))
+        _fit_y(self.health, *(v[visible] for v in self.latency_values))
+
+        if self.features:
+            self.heat.set_xlim(first, n)
+            ticks = np.linspace(first, n - 1, min(n - first, 4 if self.compact else 8)).astype(int)
+            self.heat.set_xticks(ticks + 0.5, [f"{self.x[i]:%m-%d}" for i in ticks])
+            values = self.drift[:, visible]
+            self.image.set_clim(0, max(0.3, float(np.nanmax(values)) if np.isfinite(values).any() else 0.3))
+            self.highlight.set_visible(feature in self.features)
+            if feature in self.features:
+                self.highlight.set_y(self.features.index(feature))
+        if self.age_axis is not None:
+            age = self.ages.get(feature)
+            self.age_axis.set_visible(age is not None)
+            if age is not None:
+                self.age_line.set_ydata(age)
+                self.age_line.set_label(f"age of {feature} (h)")
+                _fit_y(self.age_axis, age[visible])
+
+
+def _legend(ax, **kwargs) -> None:
+    """A legend when the panel has labelled lines (a frame without those columns has none)."""
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(**kwargs)
+
+
+def _fit_y(ax, *arrays, margin: float = 0.05) -> None:
+    """Set the y limits to the finite values of ``arrays`` (what autoscaling would do for the
+    visible windows only) with a small margin."""
+    values = np.concatenate([np.ravel(np.asarray(a, dtype=float)) for a in arrays]) if arrays else np.array([])
+    values = values[np.isfinite(values)]
+    if len(values) == 0:
+        ax.set_ylim(0, 1)
+        return
+    lo, hi = float(values.min()), float(values.max())
+    pad = (hi - lo) * margin if hi > lo else max(abs(hi), 1.0) * 0.1
+    ax.set_ylim(lo - pad, hi + pad)
 
 
 _TONE = {"✓": "#2e7d32", "⚠": "#ef6c00", "❌": "#c62828", "": "#37474f"}
@@ -413,10 +509,12 @@ def dashboard_widget(windows: pd.DataFrame, *, baseline_mae: float, alert_times:
                      active_alerts: int = 0):
     """Interactive dashboard: controls for the period shown, the feature and the metric.
 
-    The summary cards are HTML; moving a control redraws them and the five panels (the compact
-    figure of :func:`plot_dashboard`) into an ``ipywidgets.Image`` (a PNG at 72 dpi).
+    The summary cards are HTML; the five panels (the compact figure of :func:`plot_dashboard`) are
+    drawn once into a figure the widget keeps, and a control that moves only changes limits and data
+    before the figure is redrawn into an ``ipywidgets.Image`` (a PNG at 72 dpi).
     Returns an ``ipywidgets.VBox`` of the controls row, the cards, a status line and the image; the controls
-    are also ``box.controls`` (``last``, ``feature``, ``metric``), the image ``box.image`` and the
+    are also ``box.controls`` (``last``, ``feature``, ``metric``), the image ``box.image``, the
+    matplotlib figure behind it ``box.figure`` (e.g. ``box.figure.savefig("view.png")``) and the
     last redraw time ``box.render_ms``.
 
     Parameters
@@ -427,9 +525,11 @@ def dashboard_widget(windows: pd.DataFrame, *, baseline_mae: float, alert_times:
     import time
 
     import ipywidgets as widgets
-    import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     w = _check_windows(windows, ["n"])
+    summary(w, baseline_mae=baseline_mae)  # explains a bad baseline_mae before any widget is built
     features = _drift_features(w)
     n = len(w)
     last = widgets.IntSlider(value=n, min=min(7, n), max=n, step=1, description="windows",
@@ -440,16 +540,18 @@ def dashboard_widget(windows: pd.DataFrame, *, baseline_mae: float, alert_times:
     cards = widgets.HTML()
     status = widgets.HTML()
 
+    # Not a pyplot figure: it lives as long as the widget and must not be shown inline by itself.
+    fig = Figure(figsize=(13, 7.0))
+    FigureCanvasAgg(fig)
+    grid = fig.add_gridspec(2, 3, left=0.07, right=0.97, top=0.95, bottom=0.08, hspace=0.38, wspace=0.32)
+    panels = _Panels(fig, grid, 0, w, baseline_mae=baseline_mae, alert_times=alert_times, compact=True)
+
     def render(*_):
         started = time.perf_counter()
-        shown = w.tail(last.value)
-        cards.value = _cards_html(summary(shown, baseline_mae=baseline_mae, active_alerts=active_alerts),
+        cards.value = _cards_html(summary(w.tail(last.value), baseline_mae=baseline_mae, active_alerts=active_alerts),
                                   "Bike demand model: monitoring")
-        fig = plot_dashboard(shown, baseline_mae=baseline_mae, metric=metric.value,
-                             feature=feature.value if features else None,
-                             alert_times=alert_times, active_alerts=active_alerts, compact=True)
+        panels.show(last=last.value, metric=metric.value, feature=feature.value if features else None)
         image.value = _png_bytes(fig, dpi=72)
-        plt.close(fig)
         box.render_ms = 1000 * (time.perf_counter() - started)
         status.value = (f"<small>{metric.value} · last {last.value} windows · feature {feature.value} · "
                         f"drawn in {box.render_ms:.0f} ms</small>")
@@ -457,6 +559,7 @@ def dashboard_widget(windows: pd.DataFrame, *, baseline_mae: float, alert_times:
     box = widgets.VBox([widgets.HBox([last, feature, metric]), cards, status, image])
     box.controls = {"last": last, "feature": feature, "metric": metric}
     box.image = image
+    box.figure = fig
     for control in (last, feature, metric):
         control.observe(render, names="value")
     render()

@@ -103,3 +103,44 @@ def test_compact_figure_leaves_the_summary_to_html(windows):
     box = dashboard.dashboard_widget(windows, baseline_mae=32.1)
     cards = box.children[1].value
     assert "Predictions served" in cards and f"{int(windows['n'].sum()):,}" in cards
+
+
+def test_widget_redraws_one_kept_figure_fitted_to_the_windows_shown(windows):
+    import matplotlib.pyplot as plt
+
+    before = plt.get_fignums()
+    box = dashboard.dashboard_widget(windows, baseline_mae=32.1)
+    performance, heatmap = box.figure.axes[0], box.figure.axes[2]
+    assert plt.get_fignums() == before, "the widget's figure must not be a pyplot figure (it would show inline)"
+    box.controls["last"].value = 20  # the last 10 windows have no labels yet
+    shown = windows["mae"].tail(20).dropna()
+    low, high = performance.get_ylim()
+    assert low <= min(shown.min(), 32.1) and high >= max(shown.max(), 1.5 * 32.1)
+    assert high < windows["mae"].max() or shown.max() == windows["mae"].max(), "y limits follow the windows shown"
+    assert len(shown) and heatmap.get_xlim() == (len(windows) - 20, len(windows))
+    left, right = performance.get_xlim()
+    first, last = matplotlib.dates.date2num([windows.index[-20], windows.index[-1]])
+    assert left < first < last < right and (right - left) < 1.2 * (last - first), "x limits: the windows shown"
+    box.controls["metric"].value = "r2"
+    assert performance.get_title() == "Performance: R²"
+    assert [line.get_visible() for line in performance.lines[1:3]] == [False, False], "MAE reference lines hidden"
+    rows = [p.get_y() for p in heatmap.patches]
+    box.controls["feature"].value = "hum"
+    assert [p.get_y() for p in heatmap.patches] != rows, "the highlighted heatmap row follows the feature"
+    assert plt.get_fignums() == before
+
+
+def test_widget_and_static_figure_draw_the_same_panels(windows):
+    box = dashboard.dashboard_widget(windows, baseline_mae=32.1)
+    fig = dashboard.plot_dashboard(windows, baseline_mae=32.1, compact=True)
+    assert [ax.get_title() for ax in box.figure.axes] == [ax.get_title() for ax in fig.axes]
+
+
+@pytest.mark.parametrize("columns", [["n"], ["n", "mae"], ["n", "mae", "drift_temp"]])
+def test_dashboard_draws_sparse_and_single_window_frames(columns):
+    for periods in (1, 3):
+        w = pd.DataFrame({"n": 24, "mae": 40.0, "drift_temp": 0.2}, index=pd.date_range("2012-01-01", periods=periods))
+        w = w[columns]
+        dashboard.plot_dashboard(w, baseline_mae=32.1)
+        box = dashboard.dashboard_widget(w, baseline_mae=32.1)
+        assert box.image.value[:4] == b"\x89PNG"
