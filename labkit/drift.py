@@ -951,7 +951,7 @@ def _window_ids(stream_df, time_col, freq, func):
     return codes.astype(np.int64), pd.DatetimeIndex(uniques)
 
 
-def _window_starts(times: pd.Series, freq, func: str) -> pd.Series:
+def _window_starts(times: pd.Series, freq, func: str, argument: str = "freq") -> pd.Series:
     """Start of the window each time falls in: ``floor`` for fixed frequencies ("h", "D", "6h"),
     the period start for calendar ones ("W", "MS"). The one definition of a window in labkit
     (drift timelines, windowed metrics, analysis timelines and the replay's steps use it)."""
@@ -961,7 +961,7 @@ def _window_starts(times: pd.Series, freq, func: str) -> pd.Series:
             offset = pd.tseries.frequencies.to_offset(freq)
         except (ValueError, TypeError) as exc:
             raise ValueError(
-                f"{func}(): freq={freq!r} is not a pandas frequency ({exc}); use e.g. 'D', 'W', 'h' or 'MS'."
+                f"{func}(): {argument}={freq!r} is not a pandas frequency ({exc}); use e.g. 'D', 'W', 'h' or 'MS'."
             ) from None
     try:
         return times.dt.floor(offset)
@@ -969,7 +969,7 @@ def _window_starts(times: pd.Series, freq, func: str) -> pd.Series:
         try:
             return times.dt.to_period(offset).dt.start_time
         except (ValueError, TypeError, AttributeError) as exc:
-            raise ValueError(f"{func}(): freq={freq!r} cannot cut time windows: {exc}") from None
+            raise ValueError(f"{func}(): {argument}={freq!r} cannot cut time windows: {exc}") from None
 
 
 def drift_timeline(

@@ -501,6 +501,8 @@ def replay(data: pd.DataFrame | None = None, *, service: ModelService | None = N
         raise TypeError(f"observed_at: expected a column name, a DataFrame or None, got "
                         f"{type(observed_at).__name__}. Fix: see the docstring.")
 
+    step_starts = _drift._window_starts(rows[time_col], step, "replay", argument="step")  # checks step first
+
     owns = service is None
     if owns:
         path = _resolve_path(_per_process(DEFAULT_REPLAY_LOG))
@@ -510,7 +512,6 @@ def replay(data: pd.DataFrame | None = None, *, service: ModelService | None = N
     rng = np.random.default_rng(seed)
     arrives = rng.random(len(rows)) < label_fraction if label_fraction < 1 else np.ones(len(rows), bool)
 
-    step_starts = rows[time_col].dt.floor(step) if _fixed(step) else rows[time_col].dt.to_period(step).dt.start_time
     groups = rows.groupby(step_starts.to_numpy(), sort=True).indices
     pending_ids: list = []
     pending_labels: list = []

@@ -178,7 +178,8 @@ def test_replay_feature_freshness_from_a_column(quick, hourly, tmp_path):
     ({"target": "rides"}, ValueError, r"target: expected a column of data, got 'rides'"),
     ({"observed_at": "nope"}, ValueError, r"observed_at: expected a column of data"),
     ({"pace": -1}, ValueError, r"pace: expected seconds >= 0"),
-], ids=["delay-text", "delay-negative", "reversed", "no-data", "fraction", "target", "observed", "pace"])
+    ({"step": "fortnightly"}, ValueError, r"replay\(\): step='fortnightly' is not a pandas frequency"),
+], ids=["delay-text", "delay-negative", "reversed", "no-data", "fraction", "target", "observed", "pace", "step"])
 def test_replay_errors(service, hourly, kwargs, error, match):
     with pytest.raises(error, match=match):
         replay(hourly, service=service, progress=False, **kwargs)
