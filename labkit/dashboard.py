@@ -261,16 +261,10 @@ def plot_dashboard(windows: pd.DataFrame, *, baseline_mae: float, metric: str = 
         feature = str(drift.max().idxmax()) if drift.notna().any().any() else features[0]
     s = summary(w, baseline_mae=baseline_mae, active_alerts=active_alerts)
 
-    # A fixed grid instead of constrained layout: the layout engine doubles the drawing time.
     x = w.index
-    fig = plt.figure(figsize=(13, 7.0) if compact else (13, 8.8))
-    if compact:
-        grid = fig.add_gridspec(2, 3, left=0.07, right=0.97, top=0.95, bottom=0.08, hspace=0.38, wspace=0.32)
-        top = 0
-    else:
-        grid = fig.add_gridspec(3, 3, height_ratios=[0.45, 1, 1], left=0.07, right=0.97, top=0.95, bottom=0.06,
-                                hspace=0.38, wspace=0.32)
-        top = 1
+    fig = plt.figure(figsize=_FIGSIZE[compact])
+    grid, top = _layout(fig, compact)
+    if not compact:
         # 1 - executive summary
         ax = fig.add_subplot(grid[0, :])
         ax.axis("off")
@@ -285,6 +279,18 @@ def plot_dashboard(windows: pd.DataFrame, *, baseline_mae: float, metric: str = 
     panels = _Panels(fig, grid, top, w, baseline_mae=baseline_mae, alert_times=alert_times, compact=compact)
     panels.show(last=len(w), metric=metric, feature=feature)
     return fig
+
+
+_FIGSIZE = {True: (13, 7.0), False: (13, 8.8)}
+
+
+def _layout(fig, compact: bool):
+    """The dashboard's grid and the row where panels 2-6 start (row 0 holds the summary unless
+    ``compact``). A fixed grid: a layout engine would double the drawing time."""
+    if compact:
+        return fig.add_gridspec(2, 3, left=0.07, right=0.95, top=0.95, bottom=0.08, hspace=0.38, wspace=0.32), 0
+    return fig.add_gridspec(3, 3, height_ratios=[0.45, 1, 1], left=0.07, right=0.95, top=0.95, bottom=0.06,
+                            hspace=0.38, wspace=0.32), 1
 
 
 class _Panels:
@@ -541,10 +547,10 @@ def dashboard_widget(windows: pd.DataFrame, *, baseline_mae: float, alert_times:
     status = widgets.HTML()
 
     # Not a pyplot figure: it lives as long as the widget and must not be shown inline by itself.
-    fig = Figure(figsize=(13, 7.0))
+    fig = Figure(figsize=_FIGSIZE[True])
     FigureCanvasAgg(fig)
-    grid = fig.add_gridspec(2, 3, left=0.07, right=0.97, top=0.95, bottom=0.08, hspace=0.38, wspace=0.32)
-    panels = _Panels(fig, grid, 0, w, baseline_mae=baseline_mae, alert_times=alert_times, compact=True)
+    grid, top = _layout(fig, compact=True)
+    panels = _Panels(fig, grid, top, w, baseline_mae=baseline_mae, alert_times=alert_times, compact=True)
 
     def render(*_):
         started = time.perf_counter()
