@@ -308,17 +308,11 @@ class _Panels:
         from matplotlib import colors, ticker
         from matplotlib.patches import Rectangle
 
-        self.w, self.x, self.compact, self.baseline_mae = w, w.index, compact, baseline_mae
+        self.x, self.compact, self.baseline_mae = w.index, compact, baseline_mae
         self.features = _drift_features(w)
         x = self.x
         nan = np.full(len(w), np.nan)
         column = lambda name: w[name].to_numpy(dtype=float) if name in w.columns else nan  # noqa: E731
-
-        # Titles at a fixed height: automatic placement measures every tick label on every draw.
-        def title(ax, text, **kw):
-            ax.set_title(text, y=1.0, **kw)
-
-        self.title = title
 
         # 2 - performance over time (every metric's column is kept; show() swaps the line's data)
         ax = self.perf = fig.add_subplot(grid[top, :2])
@@ -344,7 +338,9 @@ class _Panels:
             ax.plot(x, w["pred_p50"], lw=1, label="median prediction")
         if "label_mean" in w.columns:
             ax.plot(x, w["label_mean"], lw=1, color="k", label="mean label")
-        title(ax, "Prediction distribution" + (" (5-95 %, median, mean label)" if compact else ""))
+        # the compact figure has no legends: the title names the lines (short enough for the panel)
+        _title(ax, "Predictions: 5–95 %, median, mean label" if compact else "Prediction distribution",
+               fontsize=10 if compact else None)
         if not compact:
             _legend(ax, fontsize=7, loc="upper left")
         ax.tick_params(axis="x", labelrotation=30)
@@ -361,7 +357,7 @@ class _Panels:
             bar = fig.colorbar(self.image, ax=ax, label="drift score", fraction=0.03)
             bar.locator = ticker.MaxNLocator(3 if compact else 4)
             ax.grid(False)
-        title(ax, "Drift per feature and window (normed Wasserstein / Jensen–Shannon)")
+        _title(ax, "Drift per feature and window (normed Wasserstein / Jensen–Shannon)")
 
         # 3 + 6 - data quality and system health, stacked in the last column
         sub = grid[top + 1, 2].subgridspec(2, 1, hspace=0.45)
@@ -378,7 +374,7 @@ class _Panels:
             self.age_axis = ax.twinx()
             (self.age_line,) = self.age_axis.plot(x, nan, color="#6a1b9a", lw=1, ls="--")
             self.age_axis.set_ylabel("hours", fontsize=8)
-        title(ax, "Data quality" + (" (missing, out of range)" if compact else ""), fontsize=10)
+        _title(ax, "Data quality" + (" (missing, out of range)" if compact else ""), fontsize=10)
         if not compact:
             _legend(ax, fontsize=7, loc="upper left")
         ax.tick_params(axis="x", labelbottom=False)
@@ -389,7 +385,7 @@ class _Panels:
                 ax.plot(x, w[name] * 1000, lw=1, label=label)
                 self.latency_values.append(column(name) * 1000)
         ax.set_ylabel("latency (ms)", fontsize=8)
-        title(ax, "System health" + (" (p50, p95, p99)" if compact else ""), fontsize=10)
+        _title(ax, "System health" + (" (p50, p95, p99)" if compact else ""), fontsize=10)
         if not compact:
             _legend(ax, fontsize=7, loc="upper left", ncols=3)
         ax.tick_params(axis="x", labelrotation=30)
@@ -419,7 +415,7 @@ class _Panels:
         references = {"mae": [self.baseline_mae, 1.5 * self.baseline_mae], "bias": [0.0]}.get(metric, [])
         _fit_y(self.perf, self.metric_values[metric][visible], references)
         self.perf.legend(handles=shown, fontsize=8, loc="upper left")
-        self.title(self.perf, f"Performance: {label}")
+        _title(self.perf, f"Performance: {label}")
 
         _fit_y(self.dist, *(v[visible] for v in self.dist_values))
         _fit_y(self.quality, *(v[visible] for v in self.quality_values))
@@ -441,6 +437,11 @@ class _Panels:
                 self.age_line.set_ydata(age)
                 self.age_line.set_label(f"age of {feature} (h)")
                 _fit_y(self.age_axis, age[visible])
+
+
+def _title(ax, text: str, **kwargs) -> None:
+    """A panel title at a fixed height: automatic placement measures every tick label on every draw."""
+    ax.set_title(text, y=1.0, **kwargs)
 
 
 def _legend(ax, **kwargs) -> None:
