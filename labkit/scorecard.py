@@ -27,6 +27,8 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
+from labkit._validate import fail
+
 __all__ = ["DetectorScore", "score_detector", "scorecard"]
 
 logger = logging.getLogger(__name__)
@@ -76,29 +78,24 @@ def _truth_windows(truth, freq: str) -> pd.Series:
     elif isinstance(truth, pd.Series):
         frame = truth.to_frame("drifted")
     else:
-        raise TypeError(
-            f"truth: expected a DriftRecord, or a DataFrame/Series of per-window booleans with a 'drifted' "
-            f"column, got {type(truth).__name__}; pass the record an injector returned (injected.truth)"
-        )
+        raise fail("score_detector", "truth", "a DriftRecord, or per-window booleans in a 'drifted' column", truth,
+                   "pass the record an injector returned (injected.truth)", TypeError)
     if "drifted" not in frame.columns:
-        raise ValueError(
-            f"truth: expected a 'drifted' column, got columns {list(frame.columns)}; "
-            f"use DriftRecord.windows(freq) or add a boolean 'drifted' column"
-        )
+        raise fail("score_detector", "truth", "a 'drifted' column", f"<columns {list(frame.columns)}>",
+                   "use DriftRecord.windows(freq) or add a boolean 'drifted' column")
     return _as_bool_series(frame["drifted"], "truth['drifted']")
 
 
 def _as_bool_series(values: pd.Series, name: str) -> pd.Series:
+    func = "score_detector"
     if not isinstance(values.index, pd.DatetimeIndex):
-        raise TypeError(
-            f"{name}: expected a Series indexed by window start (a DatetimeIndex), got an index of type "
-            f"{type(values.index).__name__}; set the window start as the index, e.g. .set_index('window_start')"
-        )
+        raise fail(func, name, "a Series indexed by window start (a DatetimeIndex)",
+                   f"<index of type {type(values.index).__name__}>", "e.g. .set_index('window_start')", TypeError)
     if values.isna().any():
-        raise ValueError(f"{name}: expected True/False for every window, got {int(values.isna().sum())} missing "
-                         "value(s); decide what a missing decision means (e.g. .fillna(False))")
+        raise fail(func, name, "True/False for every window", f"<{int(values.isna().sum())} missing value(s)>",
+                   "decide what a missing decision means (e.g. .fillna(False))")
     if not (pd.api.types.is_bool_dtype(values) or set(np.unique(values.to_numpy())) <= {0, 1}):
-        raise TypeError(f"{name}: expected booleans, got dtype {values.dtype}; compare with a threshold first")
+        raise fail(func, name, "booleans", f"<dtype {values.dtype}>", "compare with a threshold first", TypeError)
     return values.astype(bool)
 
 
@@ -128,16 +125,15 @@ def score_detector(flags: pd.Series, truth, *, freq: str = "D", name: str | None
         When flags and truth share no window (e.g. different frequencies or periods).
     """
     if not isinstance(flags, pd.Series):
-        raise TypeError(f"flags: expected a pandas Series of booleans indexed by window start, got "
-                        f"{type(flags).__name__}; for several detectors use scorecard()")
+        raise fail("score_detector", "flags", "a pandas Series of booleans indexed by window start", flags,
+                   "for several detectors use scorecard()", TypeError)
     flags = _as_bool_series(flags, "flags")
     expected = _truth_windows(truth, freq)
     common = flags.index.intersection(expected.index).sort_values()
     if len(common) == 0:
-        raise ValueError(
-            f"flags and truth share no window: flags cover {flags.index.min()}..{flags.index.max()}, truth "
-            f"{expected.index.min()}..{expected.index.max()}; compute both with the same freq ({freq!r}) and data"
-        )
+        raise fail("score_detector", "flags", f"windows that the truth has ({expected.index.min()}.."
+                   f"{expected.index.max()})", f"<windows {flags.index.min()}..{flags.index.max()}>",
+                   f"compute both with the same freq ({freq!r}) and data")
     f = flags.reindex(common).to_numpy()
     t = expected.reindex(common).to_numpy()
     n_drifted, n_clean = int(t.sum()), int((~t).sum())
@@ -178,18 +174,20 @@ def scorecard(flags: pd.DataFrame | Mapping[str, pd.Series], truths: Mapping[str
         false_alarm_rate, first_detection, delay_windows, delay.
     """
     if not isinstance(truths, Mapping) or not truths:
-        raise TypeError("truths: expected a non-empty dict {scenario name: DriftRecord}, got "
-                        f"{type(truths).__name__}")
+        raise fail("scorecard", "truths", "a non-empty dict {scenario name: DriftRecord}", truths,
+                   "pass e.g. {'heat wave': injected.truth}", TypeError)
     rows = []
     for scenario, truth in truths.items():
         if isinstance(flags, pd.DataFrame):
             frame = flags
         elif isinstance(flags, Mapping):
             if scenario not in flags:
-                raise KeyError(f"flags: no flags for scenario {scenario!r}; got flags for {sorted(flags)}")
+                raise fail("scorecard", "flags", f"flags for scenario {scenario!r}", f"<flags for {sorted(flags)}>",
+                           "pass one DataFrame of flags per scenario of truths", KeyError)
             frame = flags[scenario]
         else:
-            raise TypeError(f"flags: expected a DataFrame or a dict of DataFrames, got {type(flags).__name__}")
+            raise fail("scorecard", "flags", "a DataFrame or a dict of DataFrames", flags, "pass one column per detector",
+                       TypeError)
         for detector in frame.columns:
             score = score_detector(frame[detector], truth, freq=freq, name=str(detector))
             rows.append({"scenario": scenario, **score.to_dict()})

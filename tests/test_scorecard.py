@@ -71,7 +71,7 @@ def test_scorecard_rows():
     (pd.Series([0.3], index=DAYS[:1]), truth_from([1]), TypeError, "expected booleans"),
     (pd.Series([True], index=DAYS[:1]), pd.DataFrame({"x": [1]}, index=DAYS[:1]), ValueError, "'drifted' column"),
     (pd.Series([True], index=DAYS[:1]), "truth", TypeError, "DriftRecord"),
-    (pd.Series([True], index=DAYS[5:6]), truth_from([1]), ValueError, "share no window"),
+    (pd.Series([True], index=DAYS[5:6]), truth_from([1]), ValueError, "flags: expected windows that the truth has"),
 ], ids=["list", "int-index", "missing", "floats", "no-drifted-column", "string-truth", "disjoint"])
 def test_bad_input_is_explained(flags, truth, error, match):
     with pytest.raises(error, match=match):
@@ -81,5 +81,5 @@ def test_bad_input_is_explained(flags, truth, error, match):
 def test_scorecard_bad_input():
     with pytest.raises(TypeError, match="truths"):
         scorecard(pd.DataFrame(), {})
-    with pytest.raises(KeyError, match="no flags for scenario 'x'"):
+    with pytest.raises(KeyError, match="expected flags for scenario 'x'"):
         scorecard({"y": pd.DataFrame()}, {"x": truth_from([1])})

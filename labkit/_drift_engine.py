@@ -1,14 +1,13 @@
-"""Private kernels behind :mod:`labkit.drift`.
+"""The batched engine behind :func:`labkit.drift.drift_timeline` and :func:`labkit.drift.null_threshold` (private).
 
-Everything here works on plain NumPy arrays and on *groups*: a group is one window of a stream
-(``drift_timeline``), one random null draw (``null_threshold``) or simply the single current sample
-(the univariate functions call the same kernels with one group). Keeping one code path means the
-timeline, the null thresholds and the univariate functions cannot disagree.
+The readable statistics in :mod:`labkit.drift` compare one current sample with the reference. The
+engine computes the same numbers for many *groups* at once: the time windows of a stream, or the
+random no-shift draws of a null threshold. ``tests/test_drift_engine.py`` proves both give the same
+numbers (1e-12). Why it is fast, and how the exact KS p-values are batched: ``docs/drift.md``.
 
-Conventions
------------
-``ref`` is the cleaned reference sample, ``x`` the cleaned values of all groups concatenated and
-``gid`` the group id (0..G-1) of each value. Numeric kernels want ``x`` sorted by (group, value).
+Conventions: ``ref`` is the cleaned reference, ``x`` the cleaned values of all groups concatenated,
+``gid`` the group id (0..G-1) of each value. ``bins`` is "categories", "sturges" or an int (edges
+over reference + group, as ``np.histogram_bin_edges``) or an array of fixed edges (outer bins open).
 """
 from __future__ import annotations
 
@@ -25,174 +24,15 @@ logger = logging.getLogger(__name__)
 
 #: Evidently's normed Wasserstein divides by max(std(reference), this floor).
 WASSERSTEIN_NORM_FLOOR = 0.001
-#: Evidently bins a numeric column by its distinct values when the reference has at most this many.
-AUTO_BIN_MAX_UNIQUE = 20
 #: scipy's ks_2samp switches 'auto' from exact to asymptotic above this sample size.
 KS_MAX_AUTO_N = 10000
-#: Numpy's named bin-width rules (labkit's own "auto" means Evidently's rule, see drift.py).
-NUMPY_BIN_RULES = ("sturges", "fd", "doane", "scott", "stone", "rice", "sqrt")
+ECDF_METHODS = ("ks", "wasserstein")
+BINNED_METHODS = ("psi", "kl_divergence", "js_distance")
 
 
 # ----------------------------------------------------------------------------------------------
-# input cleaning
+# binned counts per group
 # ----------------------------------------------------------------------------------------------
-def _describe(values) -> str:
-    if isinstance(values, pd.DataFrame):
-        return f"a DataFrame with columns {list(values.columns)[:5]}"
-    arr = np.asarray(values)
-    return f"an array of shape {arr.shape} and dtype {arr.dtype}"
-
-
-def as_1d(values, name: str, func: str) -> np.ndarray:
-    """Return ``values`` as a 1-D array or raise a TypeError/ValueError naming ``name``."""
-    if isinstance(values, pd.DataFrame):
-        raise TypeError(
-            f"{func}(): {name} must be one-dimensional (a Series, list or 1-D array); got "
-            f"{_describe(values)}. Pass a single column, e.g. df['temp']."
-        )
-    if isinstance(values, (str, bytes)) or values is None:
-        raise TypeError(f"{func}(): {name} must be a 1-D sequence of values; got {type(values).__name__}.")
-    if isinstance(values, pd.Series):
-        arr = values.to_numpy()
-    else:
-        try:
-            arr = np.asarray(values)
-        except ValueError as exc:  # ragged nested lists
-            raise TypeError(f"{func}(): {name} could not be read as a 1-D array: {exc}") from exc
-    if arr.ndim != 1:
-        raise ValueError(
-            f"{func}(): {name} must be one-dimensional; got {_describe(arr)}. "
-            "Pass a single column or flatten it with np.ravel()."
-        )
-    return arr
-
-
-def is_numeric_array(arr: np.ndarray) -> bool:
-    return arr.dtype.kind in "biuf"
-
-
-def clean_numeric(values, name: str, func: str) -> tuple[np.ndarray, int]:
-    """Float64 copy of ``values`` without NaN/±inf, and how many were dropped."""
-    arr = as_1d(values, name, func)
-    if not is_numeric_array(arr):
-        if arr.dtype.kind == "O":
-            converted = pd.to_numeric(pd.Series(arr), errors="coerce")
-            bad = converted.isna() & ~pd.isna(pd.Series(arr))
-            if not bad.any():
-                arr = converted.to_numpy(dtype=float)
-            else:
-                first = arr[np.flatnonzero(bad.to_numpy())[0]]
-                raise TypeError(
-                    f"{func}(): {name} must hold numbers; got dtype object with a non-numeric value "
-                    f"{first!r}. Convert it with pd.to_numeric(...) or use chi_square/psi with "
-                    "bins='categories' for categorical data."
-                )
-        else:
-            raise TypeError(
-                f"{func}(): {name} must hold numbers; got dtype {arr.dtype}. Convert it with "
-                "pd.to_numeric(...) or use chi_square for categorical data."
-            )
-    arr = arr.astype(np.float64, copy=False)
-    finite = np.isfinite(arr)
-    n_dropped = int(arr.size - np.count_nonzero(finite))
-    if n_dropped:
-        arr = arr[finite]
-    if arr.size == 0:
-        raise ValueError(
-            f"{func}(): {name} is empty after dropping {n_dropped} NaN/inf value(s); each sample needs "
-            "at least one finite value."
-        )
-    return arr, n_dropped
-
-
-def clean_categorical(values, name: str, func: str) -> tuple[np.ndarray, int]:
-    """``values`` without missing entries (None, NaN, NaT, and ±inf in numeric data)."""
-    arr = as_1d(values, name, func)
-    if is_numeric_array(arr):
-        keep = np.isfinite(arr) if arr.dtype.kind == "f" else np.ones(arr.size, bool)
-    else:
-        keep = ~pd.isna(arr)
-    n_dropped = int(arr.size - np.count_nonzero(keep))
-    if n_dropped:
-        arr = arr[keep]
-    if arr.size == 0:
-        raise ValueError(
-            f"{func}(): {name} is empty after dropping {n_dropped} missing value(s); each sample needs "
-            "at least one value."
-        )
-    return arr, n_dropped
-
-
-def check_same_family(ref: np.ndarray, cur: np.ndarray, what: str, func: str) -> None:
-    """Refuse numbers on one side and strings on the other (they would never match as categories)."""
-    if is_numeric_array(ref) != is_numeric_array(cur):
-        raise TypeError(
-            f"{func}(): {what}reference holds dtype {ref.dtype} but current holds dtype {cur.dtype}; "
-            "categories would never match. Convert both to the same type first "
-            "(e.g. .astype(str) or pd.to_numeric)."
-        )
-
-
-# ----------------------------------------------------------------------------------------------
-# binning
-# ----------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class BinSpec:
-    """How a column is binned for psi / kl_divergence / js_distance.
-
-    ``mode`` is "categories" (one bin per distinct value seen in either sample), "rule" (a numpy
-    rule such as "sturges" applied to reference+current), "count" (``n`` equal-width bins over
-    reference+current) or "edges" (fixed edges, outer bins open-ended).
-    """
-
-    mode: str
-    rule: str | None = None
-    n: int | None = None
-    edges: np.ndarray | None = None
-
-
-def resolve_bins(bins, ref: np.ndarray, func: str, ref_sorted: np.ndarray | None = None) -> BinSpec:
-    """Turn the public ``bins`` argument into a :class:`BinSpec` for this reference."""
-    if isinstance(bins, str):
-        if bins == "auto":
-            if not is_numeric_array(ref) or ref.dtype.kind == "b":
-                return BinSpec("categories")
-            rs = ref_sorted if ref_sorted is not None else np.sort(ref)
-            n_unique = int(np.count_nonzero(rs[1:] != rs[:-1])) + 1 if rs.size else 0
-            if n_unique > AUTO_BIN_MAX_UNIQUE:
-                return BinSpec("rule", rule="sturges")
-            return BinSpec("categories")
-        if bins == "categories":
-            return BinSpec("categories")
-        if bins in NUMPY_BIN_RULES:
-            _need_numeric(ref, bins, func)
-            return BinSpec("rule", rule=bins)
-        raise ValueError(
-            f"{func}(): bins must be 'auto', 'categories', one of {list(NUMPY_BIN_RULES)}, a positive "
-            f"int or an increasing array of edges; got {bins!r}."
-        )
-    if isinstance(bins, (int, np.integer)) and not isinstance(bins, bool):
-        if bins < 1:
-            raise ValueError(f"{func}(): bins must be a positive int; got {bins}.")
-        _need_numeric(ref, bins, func)
-        return BinSpec("count", n=int(bins))
-    edges = np.asarray(bins, dtype=float)
-    if edges.ndim != 1 or edges.size < 2 or not np.all(np.isfinite(edges)) or np.any(np.diff(edges) <= 0):
-        raise ValueError(
-            f"{func}(): bins as an array must be at least two finite, strictly increasing edges; got {bins!r}."
-        )
-    _need_numeric(ref, "edges", func)
-    return BinSpec("edges", edges=edges)
-
-
-def _need_numeric(ref, what, func):
-    if not is_numeric_array(ref):
-        raise TypeError(
-            f"{func}(): bins={what!r} needs numeric data but reference has dtype {ref.dtype}; "
-            "use bins='categories' (or 'auto') for categorical data."
-        )
-
-
 def sturges_edges(lo: float, hi: float, size: int) -> np.ndarray:
     """``np.histogram_bin_edges(a, "sturges")`` for data with min ``lo``, max ``hi`` and ``size`` values."""
     width = (hi - lo) / (np.log2(size) + 1.0)
@@ -224,25 +64,16 @@ class GroupCounts:
     n_cur: np.ndarray  # (G,)
 
 
-def group_counts(
-    spec: BinSpec,
-    ref: np.ndarray,
-    x: np.ndarray,
-    gid: np.ndarray,
-    n_groups: int,
-    *,
-    ref_sorted: np.ndarray | None = None,
-    null_complement: bool = False,
-    group_min_max: tuple[np.ndarray, np.ndarray] | None = None,
-) -> GroupCounts:
-    """Histograms of the reference and of every group, binned the way ``spec`` says.
+def group_counts(bins, ref, x, gid, n_groups, *, ref_sorted=None, null_complement=False,
+                 group_min_max=None) -> GroupCounts:
+    """Histograms of the reference and of every group, binned the way ``bins`` says.
 
     With ``null_complement`` each group is a subset of the reference and the group's pseudo-reference
     is the rest of the reference (used by null_threshold): reference counts become (all − group).
     """
     n_cur = np.bincount(gid, minlength=n_groups).astype(np.int64)
     N = ref.size
-    if spec.mode == "categories":
+    if isinstance(bins, str) and bins == "categories":
         both = np.concatenate((ref, x))
         if both.dtype.kind == "f":
             both = both + 0.0  # one key for 0.0 and -0.0, as np.unique / value_counts
@@ -257,9 +88,8 @@ def group_counts(
         return _finish(rcm, cc, valid, N, n_cur, null_complement)
 
     rs = ref_sorted if ref_sorted is not None else np.sort(ref)
-    if spec.mode == "edges":
-        # fixed edges: values beyond the outer edges fall into the outer bins
-        inner = spec.edges[1:-1]
+    if np.ndim(bins) == 1:  # fixed edges: values beyond the outer edges fall into the outer bins
+        inner = np.asarray(bins, float)[1:-1]
         k = inner.size + 1
         r_idx = np.searchsorted(inner, rs, "right")
         rc = np.bincount(r_idx, minlength=k)
@@ -271,17 +101,8 @@ def group_counts(
         valid = np.ones((n_groups, k), bool)
         return _finish(rcm, cc, valid, N, n_cur, null_complement)
 
-    # "rule"/"count": edges over reference + group, different for every group in principle.
-    if spec.mode == "rule" and spec.rule != "sturges":
-        if n_groups != 1 or null_complement:
-            raise ValueError(
-                f"bins={spec.rule!r} depends on the whole combined sample; windowed statistics and null "
-                "thresholds support 'auto', 'sturges', 'categories', an int or fixed edges."
-            )
-        e = np.histogram_bin_edges(np.concatenate((ref, x)), spec.rule)
-        rc = counts_in_edges(rs, e)[None, :]
-        cc = counts_in_edges(np.sort(x), e)[None, :]
-        return _finish(rc, cc, np.ones(rc.shape, bool), N, n_cur, False)
+    # "sturges" or an int: edges over reference + group, different for every group in principle
+    count = not isinstance(bins, str)
     if null_complement:
         lo = np.full(n_groups, rs[0])
         hi = np.full(n_groups, rs[-1])
@@ -302,7 +123,7 @@ def group_counts(
         lo = np.minimum(gmin, rs[0])
         hi = np.maximum(gmax, rs[-1])
         size = N + n_cur
-    third = np.full(n_groups, spec.n, dtype=np.int64) if spec.mode == "count" else np.asarray(size, np.int64)
+    third = np.full(n_groups, bins, dtype=np.int64) if count else np.asarray(size, np.int64)
     # distinct (lo, hi, size-or-count) edge sets, via small per-component codes (no row-wise unique)
     u_lo, c_lo = np.unique(lo, return_inverse=True)
     u_hi, c_hi = np.unique(hi, return_inverse=True)
@@ -313,7 +134,7 @@ def group_counts(
     edge_sets = []
     for f in first:  # one iteration per distinct edge set, not per group
         u_lo_f, u_hi_f, u_k = lo[f], hi[f], int(third[f])
-        if spec.mode == "count":
+        if count:
             a, b_ = (u_lo_f - 0.5, u_hi_f + 0.5) if u_lo_f == u_hi_f else (u_lo_f, u_hi_f)
             edge_sets.append(np.linspace(a, b_, u_k + 1))
         else:
@@ -358,7 +179,8 @@ def _finish(rcm, cc, valid, N, n_cur, null_complement) -> GroupCounts:
 
 # ----------------------------------------------------------------------------------------------
 # statistics from grouped counts
-# ----------------------------------------------------------------------------------------------
+
+
 def _fill_empty(shares: np.ndarray, valid: np.ndarray, eps: float) -> np.ndarray:
     """Evidently's empty-bin rule, row by row: zeros become ``eps``, or min_nonzero/1e6 if that is ≤ eps."""
     nz = np.where(valid & (shares > 0), shares, np.inf)
@@ -723,3 +545,95 @@ def ks_pvalues(d: np.ndarray, n1, n2: np.ndarray, method: str = "auto") -> tuple
         uniq, inv = np.unique(keys, axis=0, return_inverse=True)
         p[idx] = stats.kstwo.sf(uniq[:, 0], uniq[:, 1])[inv.reshape(-1)]
     return d_out, np.clip(p, 0.0, 1.0)
+
+
+# ----------------------------------------------------------------------------------------------
+# every statistic for many groups of one column
+# ----------------------------------------------------------------------------------------------
+def group_statistics(ref, x, gid, n_groups, methods, *, bins, ks_method="auto", eps=1e-4, base=None, yates=False,
+                     normalize=True, null_complement=False) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """``{method: (statistic, p_value)}`` arrays of length ``n_groups``; every group must be non-empty.
+
+    ``ref`` is the cleaned reference (floats if numeric), ``x``/``gid`` the cleaned group values and
+    their group ids. With ``null_complement`` each group is a subset of ``ref`` whose reference is
+    the rest of ``ref`` (null thresholds; KS then gets no p-value).
+    """
+    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    nan = np.full(n_groups, np.nan)
+    N = ref.size
+    rs = np.sort(ref) if ref.dtype.kind in "biuf" else None
+    ecdf = [m for m in methods if m in ECDF_METHODS]
+    if ecdf:
+        sg = sort_groups(rs, x, gid, n_groups)
+        n = sg.n
+        scale = N / (N - n) if null_complement else 1.0  # F_rest − F_sub = N/(N−M)·(F_ref − F_sub)
+        if "ks" in methods:
+            d = ks_statistic(sg, N) * scale
+            out["ks"] = (d, nan) if null_complement else ks_pvalues(d, N, n, ks_method)
+        if "wasserstein" in methods:
+            w = wasserstein_raw(sg, rs) * scale
+            if normalize:
+                if null_complement:
+                    mu = ref.mean()
+                    dev = sg.xs - mu
+                    s1 = np.bincount(sg.gs, weights=dev, minlength=n_groups)
+                    s2 = np.bincount(sg.gs, weights=dev * dev, minlength=n_groups)
+                    tot1 = (ref - mu).sum()
+                    tot2 = ((ref - mu) ** 2).sum()
+                    m_rest = (tot1 - s1) / (N - n)
+                    var = np.maximum((tot2 - s2) / (N - n) - m_rest**2, 0.0)
+                    sd = np.sqrt(var)
+                else:
+                    sd = np.std(ref)
+                w = w / np.maximum(sd, WASSERSTEIN_NORM_FLOOR)
+            out["wasserstein"] = (w, nan)
+    binned = [m for m in methods if m in BINNED_METHODS]
+    gc_cat = None
+    if binned:
+        min_max = (sg.xs[sg.starts], sg.xs[sg.starts + sg.n - 1]) if ecdf else None
+        gc = group_counts(bins, ref, x, gid, n_groups, ref_sorted=rs, null_complement=null_complement,
+                          group_min_max=min_max)
+        if isinstance(bins, str) and bins == "categories":
+            gc_cat = gc
+        if "psi" in methods:
+            out["psi"] = (psi_from_counts(gc, eps), nan)
+        if "kl_divergence" in methods:
+            out["kl_divergence"] = (kl_from_counts(gc, eps), nan)
+        if "js_distance" in methods:
+            out["js_distance"] = (js_from_counts(gc, base), nan)
+    if "chi_square" in methods:
+        if null_complement:
+            raise ValueError("null thresholds are for distances; chi_square already has a p-value.")
+        if gc_cat is None:
+            gc_cat = group_counts("categories", ref, x, gid, n_groups)
+        out["chi_square"] = chi2_from_counts(gc_cat, yates)
+    return out
+
+
+def draw_null_subsets(n_ref: int, size: int, n_draws: int, seed: int) -> np.ndarray:
+    """``(n_draws, size)`` row indices, each row a uniform random subset of ``range(n_ref)``.
+
+    Seeded by ``(seed, size)`` so a window size always gets the same draws, whichever other sizes
+    are asked for at the same time.
+    """
+    rng = np.random.default_rng([int(seed), int(size)])
+    if size * 4 <= n_ref:
+        idx = rng.integers(0, n_ref, size=(n_draws, size))
+        srt = np.sort(idx, axis=1)
+        dup_rows = np.flatnonzero((srt[:, 1:] == srt[:, :-1]).any(axis=1)) if size > 1 else np.array([], int)
+        for row in dup_rows:  # rare when size << n_ref
+            idx[row] = rng.choice(n_ref, size=size, replace=False)
+        return idx
+    keys = rng.random((n_draws, n_ref))
+    return np.argpartition(keys, size - 1, axis=1)[:, :size]
+
+
+def null_statistics(ref, sizes, method, *, n_draws, seed, bins, eps=1e-4, base=None, normalize=True) -> np.ndarray:
+    """``(len(sizes), n_draws)`` statistics of ``method`` under no shift: ``size`` rows of the reference
+    drawn without replacement against the remaining rows, ``n_draws`` times, all in one grouped pass."""
+    sizes = [int(s) for s in sizes]
+    idx = np.concatenate([draw_null_subsets(ref.size, s, n_draws, seed).ravel() for s in sizes])
+    gid = np.concatenate([np.repeat(np.arange(n_draws) + k * n_draws, s) for k, s in enumerate(sizes)])
+    res = group_statistics(ref, ref[idx], gid, n_draws * len(sizes), [method], bins=bins, eps=eps, base=base,
+                           normalize=normalize, null_complement=True)
+    return res[method][0].reshape(len(sizes), n_draws)
