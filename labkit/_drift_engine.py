@@ -44,15 +44,10 @@ def sturges_edges(lo: float, hi: float, size: int) -> np.ndarray:
 
 def counts_in_edges(sorted_values: np.ndarray, edges: np.ndarray) -> np.ndarray:
     """Counts per bin exactly as ``np.histogram(values, edges)`` (last bin closed), from sorted values."""
-    cum = np.concatenate(
-        (np.searchsorted(sorted_values, edges[:-1], "left"), np.searchsorted(sorted_values, edges[-1:], "right"))
-    )
-    return np.diff(cum)
+    return np.diff(np.concatenate((np.searchsorted(sorted_values, edges[:-1], "left"),
+                                   np.searchsorted(sorted_values, edges[-1:], "right"))))
 
 
-# ----------------------------------------------------------------------------------------------
-# grouped (windowed) binned counts
-# ----------------------------------------------------------------------------------------------
 @dataclass
 class GroupCounts:
     """Per-group histograms: ``ref`` and ``cur`` are (G, K) counts, ``valid`` marks bins that count."""
@@ -179,8 +174,7 @@ def _finish(rcm, cc, valid, N, n_cur, null_complement) -> GroupCounts:
 
 # ----------------------------------------------------------------------------------------------
 # statistics from grouped counts
-
-
+# ----------------------------------------------------------------------------------------------
 def _fill_empty(shares: np.ndarray, valid: np.ndarray, eps: float) -> np.ndarray:
     """Evidently's empty-bin rule, row by row: zeros become ``eps``, or min_nonzero/1e6 if that is ≤ eps."""
     nz = np.where(valid & (shares > 0), shares, np.inf)
@@ -228,11 +222,7 @@ def js_from_counts(gc: GroupCounts, base: float | None) -> np.ndarray:
 
 
 def chi2_from_counts(gc: GroupCounts, yates: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Pearson chi-square test of homogeneity on the 2×K table (reference row, current row).
-
-    Same numbers as ``scipy.stats.chi2_contingency(table, correction=yates)`` on the bins that are
-    non-empty in at least one sample.
-    """
+    """Pearson chi-square test of homogeneity per group: ``chi2_contingency(table, correction=yates)``."""
     present = gc.valid & ((gc.ref > 0) | (gc.cur > 0))
     o1 = np.where(present, gc.ref, 0).astype(float)
     o2 = np.where(present, gc.cur, 0).astype(float)
@@ -273,29 +263,19 @@ class SortedGroups:
     cur_right: np.ndarray  # #group values <= value
 
 
-def sort_groups(ref_sorted: np.ndarray, x: np.ndarray, gid: np.ndarray, n_groups: int, *, presorted=False):
+def sort_groups(ref_sorted: np.ndarray, x: np.ndarray, gid: np.ndarray, n_groups: int) -> SortedGroups:
     """Sort values by (group, value) and rank them against the sorted reference and within groups."""
-    if not presorted:
-        order = np.lexsort((x, gid))
-        xs, gs = x[order], gid[order]
-    else:
-        xs, gs = x, gid
+    order = np.lexsort((x, gid))
+    xs, gs = x[order], gid[order]
     n = np.bincount(gs, minlength=n_groups)
     starts = np.concatenate(([0], np.cumsum(n)[:-1]))
-    a_left = np.searchsorted(ref_sorted, xs, "left")
-    a_right = np.searchsorted(ref_sorted, xs, "right")
-    size = xs.size
-    new_run = np.empty(size, bool)
-    if size:
-        new_run[0] = True
-        new_run[1:] = (gs[1:] != gs[:-1]) | (xs[1:] != xs[:-1])
+    new_run = np.concatenate(([True], (gs[1:] != gs[:-1]) | (xs[1:] != xs[:-1])))[: xs.size]  # runs of ties
     run_starts = np.flatnonzero(new_run)
     run_id = np.cumsum(new_run) - 1
-    run_ends = np.append(run_starts[1:], size) - 1
+    run_ends = np.append(run_starts[1:], xs.size) - 1
     off = starts[gs]
-    cur_left = run_starts[run_id] - off
-    cur_right = run_ends[run_id] + 1 - off
-    return SortedGroups(xs, gs, starts, n, a_left, a_right, cur_left, cur_right)
+    return SortedGroups(xs, gs, starts, n, np.searchsorted(ref_sorted, xs, "left"),
+                        np.searchsorted(ref_sorted, xs, "right"), run_starts[run_id] - off, run_ends[run_id] + 1 - off)
 
 
 def ks_statistic(sg: SortedGroups, N: int) -> np.ndarray:
@@ -309,13 +289,8 @@ def ks_statistic(sg: SortedGroups, N: int) -> np.ndarray:
 
 
 def wasserstein_raw(sg: SortedGroups, ref_sorted: np.ndarray) -> np.ndarray:
-    """First Wasserstein distance ∫|F_ref − F_group| per group, in O(total group size · log N).
-
-    Uses G(t) = ∫ F_ref, a piecewise-linear prefix integral of the reference ECDF, so no group is
-    merged with the (large) reference.
-    """
-    r = ref_sorted
-    N = r.size
+    """First Wasserstein distance ∫|F_ref − F_group| per group, via a prefix integral G(t) = ∫ F_ref."""
+    r, N = ref_sorted, ref_sorted.size
     # G at reference points: G(r_k) = sum_{i<k} F(r_i) (r_{i+1} - r_i)
     g_at = np.concatenate(([0.0], np.cumsum(np.arange(1, N) / N * np.diff(r))))
 
@@ -329,30 +304,20 @@ def wasserstein_raw(sg: SortedGroups, ref_sorted: np.ndarray) -> np.ndarray:
     total = g_x[sg.starts].copy()
     # inner intervals [x_p, x_{p+1}) inside each group, F_cur = (p+1)/n there
     last = sg.starts + n - 1
-    is_last = np.zeros(xs.size, bool)
-    is_last[last] = True
-    p = np.flatnonzero(~is_last)
+    p = np.setdiff1d(np.arange(xs.size), last, assume_unique=True)
     if p.size:
-        a = xs[p]
-        b = xs[p + 1]
-        gp = gs[p]
+        a, b, gp = xs[p], xs[p + 1], gs[p]
         nn = n[gp]
         j = p - sg.starts[gp] + 1  # F_cur on the interval is j / nn
         c = j / nn
         kstar = (j * N + nn - 1) // nn - 1  # first reference index with F_ref >= c
         s = np.clip(r[kstar], a, b)
-        ks_ = np.searchsorted(r, s, "right")
-        g_s = G(s, ks_)
-        g_a = g_x[p]
-        g_b = g_x[p + 1]
-        val = c * (s - a) - (g_s - g_a) + (g_b - g_s) - c * (b - s)
+        g_s = G(s, np.searchsorted(r, s, "right"))
+        val = c * (s - a) - (g_s - g_x[p]) + (g_x[p + 1] - g_s) - c * (b - s)
         total += np.bincount(gp, weights=val, minlength=n.size)
     # right tail (F_cur = 1) from each group's maximum to the reference maximum
     x_last = xs[last]
-    g_rmax = g_at[-1]
-    tail = np.where(x_last < r[-1], (r[-1] - x_last) - (g_rmax - g_x[last]), 0.0)
-    total += tail
-    return total
+    return total + np.where(x_last < r[-1], (r[-1] - x_last) - (g_at[-1] - g_x[last]), 0.0)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -371,17 +336,9 @@ _KS_FAST_MAX_LOGC = 700.0
 def ks_exact_sf(m, n, h) -> np.ndarray:
     """Exact two-sided P(D_{m,n} >= h / lcm(m, n)) for many tests at once (m >= n >= 1, h >= 1).
 
-    ``m``, ``n``, ``h`` are integers or equal-length integer arrays (one test per element). This is
-    the probability scipy's ``ks_2samp(method="exact")`` computes by walking the m×n lattice,
-    obtained here in O(n³) per test, vectorised over tests. Let a_k be the number of reference
-    values below the k-th smallest current value; under H0 every nondecreasing (a_1..a_n) in
-    [0, m] is equally likely (C(m+n, n) of them). The path stays inside the band
-    |n·x − m·y| < h·gcd(m, n) exactly when L_k ≤ a_k ≤ U_k for all k, i.e. when #{a_k < c} lies in
-    [#{U_k < c}, #{L_k < c}] at every breakpoint c (the ≤ 2n values L_k and U_k + 1). A recursion
-    over breakpoints carries the number of admissible prefixes per count s = #{a_k < c} (placing j
-    values in an interval of length ℓ: C(ℓ + j − 1, j) ways) and adds, at the first breakpoint a
-    prefix violates, its number of completions C(m − c + n − s, n − s). All terms are positive, so
-    tiny p-values keep full relative precision. Needs C(m+n, n) < 1e300 (checked by the caller).
+    The probability ``ks_2samp(method="exact")`` computes by walking the m×n lattice, here by a
+    first-exit recursion over breakpoints, O(n³) per test, vectorised over tests (docs/drift.md).
+    Needs C(m+n, n) < 1e300 (checked by the caller).
     """
     h = np.atleast_1d(np.asarray(h, np.int64))
     T = h.size
@@ -460,42 +417,22 @@ def ks_exact_sf(m, n, h) -> np.ndarray:
     return p
 
 
-def _unique_rows(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``np.unique(keys, axis=0, return_inverse=True)`` for non-negative int rows, fast when they pack into int64."""
-    span = keys.max(axis=0).astype(object) + 1 if keys.size else None
-    if keys.size and span[0] * span[1] * span[2] < 2**62:
-        packed = (keys[:, 0] * int(span[1]) + keys[:, 1]) * int(span[2]) + keys[:, 2]
-        _, first, inv = np.unique(packed, return_index=True, return_inverse=True)
-        return keys[first], inv.reshape(-1)
-    uniq, inv = np.unique(keys, axis=0, return_inverse=True)
-    return uniq, inv.reshape(-1)
-
-
 def _ks_exact_scipy(n1: int, n2: int, h: int) -> tuple[bool, float]:
     g = math.gcd(n1, n2)
-    lcm = (n1 // g) * n2
-    success, _, prob = _scipy_exact(n1, n2, g, h * 1.0 / lcm, "two-sided")
+    success, _, prob = _scipy_exact(n1, n2, g, h * 1.0 / ((n1 // g) * n2), "two-sided")
     return bool(success), float(prob)
 
 
 def ks_pvalues(d: np.ndarray, n1, n2: np.ndarray, method: str = "auto") -> tuple[np.ndarray, np.ndarray]:
-    """p-values (and the statistic as ``ks_2samp`` reports it) for many (D, n1, n2) triples.
+    """p-values (and D as ``ks_2samp`` reports it: rounded to h / lcm in exact mode) for many (D, n1, n2).
 
-    Reproduces ``scipy.stats.ks_2samp(alternative="two-sided")``: 'auto' → exact when
-    max(n1, n2) <= 10000, else asymptotic; in exact mode D is rounded to h / lcm(n1, n2) as scipy
-    does. Exact values come from :func:`ks_exact_sf` (batched over all pairs with the same n2;
-    agrees with scipy's lattice-path routine to ~1e-11 relative), or from scipy's routine itself
-    when C(n1+n2, n2) is too large for floats or p is within 1e-9 of 1 (where scipy's own
-    rounding makes it fall back to the asymptotic value). Asymptotic values are
+    Reproduces ``scipy.stats.ks_2samp(alternative="two-sided")``'s method choice. Exact values from
+    :func:`ks_exact_sf`, or scipy's routine for huge sizes or p within 1e-9 of 1; asymptotic ones from
     ``scipy.stats.kstwo.sf(D, round(n1·n2/(n1+n2)))``, once per distinct pair.
     """
-    d = np.asarray(d, dtype=float)
-    n2 = np.asarray(n2, dtype=np.int64)
+    d, n2 = np.asarray(d, dtype=float), np.asarray(n2, dtype=np.int64)
     n1 = np.broadcast_to(np.asarray(n1, dtype=np.int64), d.shape)
-    p = np.full(d.shape, np.nan)
-    d_out = d.copy()
-    if method not in ("auto", "exact", "asymp"):
-        raise ValueError(f"KS method must be 'auto', 'exact' or 'asymp'; got {method!r}.")
+    p, d_out = np.full(d.shape, np.nan), d.copy()
     g_all = np.gcd(n1, n2)
     if method == "auto":
         exact = np.maximum(n1, n2) <= KS_MAX_AUTO_N
@@ -509,12 +446,10 @@ def ks_pvalues(d: np.ndarray, n1, n2: np.ndarray, method: str = "auto") -> tuple
         lcm = (n1[idx] // g_all[idx]) * n2[idx]
         h = np.round(d[idx] * lcm).astype(np.int64)
         d_out[idx] = h * 1.0 / lcm
-        big = np.maximum(n1[idx], n2[idx])
-        small = np.minimum(n1[idx], n2[idx])
-        keys = np.stack((big, small, h), axis=1)
-        uniq, inv = _unique_rows(keys)
-        pu = np.ones(uniq.shape[0])
-        okay = np.ones(uniq.shape[0], bool)
+        big, small = np.maximum(n1[idx], n2[idx]), np.minimum(n1[idx], n2[idx])
+        uniq, inv = np.unique(np.stack((big, small, h), axis=1), axis=0, return_inverse=True)
+        inv = inv.reshape(-1)
+        pu, okay = np.ones(uniq.shape[0]), np.ones(uniq.shape[0], bool)
         todo = uniq[:, 2] > 0  # h == 0: p = 1 exactly
         big, small = uniq[:, 0], uniq[:, 1]
         log_c = special.gammaln(big + small + 1.0) - special.gammaln(big + 1.0) - special.gammaln(small + 1.0)
@@ -538,11 +473,8 @@ def ks_pvalues(d: np.ndarray, n1, n2: np.ndarray, method: str = "auto") -> tuple
             asymp[failed] = True
     if asymp.any():
         idx = np.flatnonzero(asymp)
-        m = np.maximum(n1[idx], n2[idx]).astype(float)
-        nn = np.minimum(n1[idx], n2[idx]).astype(float)
-        en = np.round(m * nn / (m + nn))
-        keys = np.stack((d_out[idx], en), axis=1)
-        uniq, inv = np.unique(keys, axis=0, return_inverse=True)
+        m, nn = np.maximum(n1[idx], n2[idx]).astype(float), np.minimum(n1[idx], n2[idx]).astype(float)
+        uniq, inv = np.unique(np.stack((d_out[idx], np.round(m * nn / (m + nn))), axis=1), axis=0, return_inverse=True)
         p[idx] = stats.kstwo.sf(uniq[:, 0], uniq[:, 1])[inv.reshape(-1)]
     return d_out, np.clip(p, 0.0, 1.0)
 
@@ -573,18 +505,13 @@ def group_statistics(ref, x, gid, n_groups, methods, *, bins, ks_method="auto", 
         if "wasserstein" in methods:
             w = wasserstein_raw(sg, rs) * scale
             if normalize:
-                if null_complement:
-                    mu = ref.mean()
-                    dev = sg.xs - mu
+                sd = np.std(ref)
+                if null_complement:  # std of the rest of the reference, from sums of deviations
+                    dev = sg.xs - ref.mean()
                     s1 = np.bincount(sg.gs, weights=dev, minlength=n_groups)
                     s2 = np.bincount(sg.gs, weights=dev * dev, minlength=n_groups)
-                    tot1 = (ref - mu).sum()
-                    tot2 = ((ref - mu) ** 2).sum()
-                    m_rest = (tot1 - s1) / (N - n)
-                    var = np.maximum((tot2 - s2) / (N - n) - m_rest**2, 0.0)
-                    sd = np.sqrt(var)
-                else:
-                    sd = np.std(ref)
+                    m_rest = ((ref - ref.mean()).sum() - s1) / (N - n)
+                    sd = np.sqrt(np.maximum((((ref - ref.mean()) ** 2).sum() - s2) / (N - n) - m_rest**2, 0.0))
                 w = w / np.maximum(sd, WASSERSTEIN_NORM_FLOOR)
             out["wasserstein"] = (w, nan)
     binned = [m for m in methods if m in BINNED_METHODS]
@@ -611,17 +538,12 @@ def group_statistics(ref, x, gid, n_groups, methods, *, bins, ks_method="auto", 
 
 
 def draw_null_subsets(n_ref: int, size: int, n_draws: int, seed: int) -> np.ndarray:
-    """``(n_draws, size)`` row indices, each row a uniform random subset of ``range(n_ref)``.
-
-    Seeded by ``(seed, size)`` so a window size always gets the same draws, whichever other sizes
-    are asked for at the same time.
-    """
+    """``(n_draws, size)`` row indices, each a random subset of ``range(n_ref)``, seeded by (seed, size)."""
     rng = np.random.default_rng([int(seed), int(size)])
     if size * 4 <= n_ref:
         idx = rng.integers(0, n_ref, size=(n_draws, size))
         srt = np.sort(idx, axis=1)
-        dup_rows = np.flatnonzero((srt[:, 1:] == srt[:, :-1]).any(axis=1)) if size > 1 else np.array([], int)
-        for row in dup_rows:  # rare when size << n_ref
+        for row in np.flatnonzero((srt[:, 1:] == srt[:, :-1]).any(axis=1)):  # rare when size << n_ref
             idx[row] = rng.choice(n_ref, size=size, replace=False)
         return idx
     keys = rng.random((n_draws, n_ref))

@@ -444,7 +444,7 @@ def test_table_thresholds_override_and_null():
         (dict(method="magic"), ValueError, "method: expected one of .*got 'magic'"),
         (dict(method={"zzz": "ks"}), ValueError, r"method: expected a dict keyed by compared columns .*got <keys \['zzz'\]>"),
         (dict(correction="holm"), ValueError, r"correction: expected one of \[None, 'bonferroni', 'bh'\]"),
-        (dict(options=DriftOptions(numerical=["city"])), TypeError, r"reference_df\['city'\]: expected numbers .*got <dtype category>"),
+        (dict(options=DriftOptions(numerical=["city"])), TypeError, r"reference_df\['city'\]: expected numbers \(a numerical column\), got <dtype category>"),
         (dict(options=DriftOptions(numerical=["x"]), categorical=["x"]), ValueError, "categorical: expected columns not also listed as numerical"),
         (dict(columns=["when"]), TypeError, "columns: expected numerical or categorical columns, got <'when' of dtype datetime64"),
     ],
@@ -465,7 +465,7 @@ def test_table_mismatched_columns_and_dtypes():
     with pytest.raises(TypeError, match=r"current_df\['x'\]: expected numbers \(a numerical column\), got <dtype object>"):
         drift_table(ref, bad)
     bad = cur.assign(code=cur["code"].astype(str))
-    with pytest.raises(TypeError, match=r"current_df\['code'\]: expected the type of reference_df\['code'\] \(int64\), got <dtype object>"):
+    with pytest.raises(TypeError, match=r"current_df\['code'\]: expected numbers, like reference_df\['code'\], got <dtype object>"):
         drift_table(ref, bad)
     with pytest.raises(TypeError, match="reference_df: expected a pandas DataFrame"):
         drift_table(ref["x"], cur)
