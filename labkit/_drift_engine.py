@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -30,9 +30,7 @@ ECDF_METHODS = ("ks", "wasserstein")
 BINNED_METHODS = ("psi", "kl_divergence", "js_distance")
 
 
-# ----------------------------------------------------------------------------------------------
-# binned counts per group
-# ----------------------------------------------------------------------------------------------
+# ---- binned counts per group ---------------------------------------------------------------------
 def sturges_edges(lo: float, hi: float, size: int) -> np.ndarray:
     """``np.histogram_bin_edges(a, "sturges")`` for data with min ``lo``, max ``hi`` and ``size`` values."""
     width = (hi - lo) / (np.log2(size) + 1.0)
@@ -48,10 +46,8 @@ def counts_in_edges(sorted_values: np.ndarray, edges: np.ndarray) -> np.ndarray:
                                    np.searchsorted(sorted_values, edges[-1:], "right"))))
 
 
-@dataclass
-class GroupCounts:
+class GroupCounts(NamedTuple):
     """Per-group histograms: ``ref`` and ``cur`` are (G, K) counts, ``valid`` marks bins that count."""
-
     ref: np.ndarray
     cur: np.ndarray
     valid: np.ndarray
@@ -172,9 +168,7 @@ def _finish(rcm, cc, valid, N, n_cur, null_complement) -> GroupCounts:
     return GroupCounts(np.asarray(rcm), cc, valid, n_ref, n_cur)
 
 
-# ----------------------------------------------------------------------------------------------
-# statistics from grouped counts
-# ----------------------------------------------------------------------------------------------
+# ---- statistics from grouped counts --------------------------------------------------------------
 def _fill_empty(shares: np.ndarray, valid: np.ndarray, eps: float) -> np.ndarray:
     """Evidently's empty-bin rule, row by row: zeros become ``eps``, or min_nonzero/1e6 if that is ≤ eps."""
     nz = np.where(valid & (shares > 0), shares, np.inf)
@@ -246,13 +240,9 @@ def chi2_from_counts(gc: GroupCounts, yates: bool) -> tuple[np.ndarray, np.ndarr
     return stat, p
 
 
-# ----------------------------------------------------------------------------------------------
-# numeric, ECDF-based statistics per group
-# ----------------------------------------------------------------------------------------------
-@dataclass
-class SortedGroups:
+# ---- numeric, ECDF-based statistics per group ----------------------------------------------------
+class SortedGroups(NamedTuple):
     """Group values sorted by (group, value) with everything the ECDF kernels share."""
-
     xs: np.ndarray  # values, sorted by group then value
     gs: np.ndarray  # their group ids (compact: every group non-empty)
     starts: np.ndarray  # first position of each group
@@ -320,9 +310,7 @@ def wasserstein_raw(sg: SortedGroups, ref_sorted: np.ndarray) -> np.ndarray:
     return total + np.where(x_last < r[-1], (r[-1] - x_last) - (g_at[-1] - g_x[last]), 0.0)
 
 
-# ----------------------------------------------------------------------------------------------
-# KS p-values, vectorised, matching scipy.stats.ks_2samp(alternative="two-sided")
-# ----------------------------------------------------------------------------------------------
+# ---- KS p-values, vectorised, matching scipy.stats.ks_2samp(alternative="two-sided") -------------
 try:  # scipy's compiled lattice-path routine, the one ks_2samp uses for method="exact"
     from scipy.stats._stats_py import _attempt_exact_2kssamp as _scipy_exact
 except ImportError:  # pragma: no cover - only on a future scipy that moved it
@@ -479,9 +467,7 @@ def ks_pvalues(d: np.ndarray, n1, n2: np.ndarray, method: str = "auto") -> tuple
     return d_out, np.clip(p, 0.0, 1.0)
 
 
-# ----------------------------------------------------------------------------------------------
-# every statistic for many groups of one column
-# ----------------------------------------------------------------------------------------------
+# ---- every statistic for many groups of one column -----------------------------------------------
 def group_statistics(ref, x, gid, n_groups, methods, *, bins, ks_method="auto", eps=1e-4, base=None, yates=False,
                      normalize=True, null_complement=False) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """``{method: (statistic, p_value)}`` arrays of length ``n_groups``; every group must be non-empty.

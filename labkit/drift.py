@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import numbers
 from dataclasses import asdict, dataclass
-from typing import Mapping, Sequence
+from typing import Iterable, Mapping, NamedTuple, Sequence
 
 import numpy as np
 import pandas as pd
@@ -38,10 +38,8 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class MethodInfo:
+class MethodInfo(NamedTuple):
     """How a method decides ("p_value" or "distance"), its default threshold, the column kinds it takes."""
-
     decision: str
     default_threshold: float
     kinds: tuple[str, ...]
@@ -105,11 +103,9 @@ def _p_threshold(threshold, func):
     return check_probability(threshold, "threshold", func=func, fix="use a significance level such as 0.05")
 
 
-# ----------------------------------------------------------------------------------------------
-# input: one sample, cleaned
-# ----------------------------------------------------------------------------------------------
+# ---- input: one sample, cleaned ------------------------------------------------------------------
 def _one_d(values, argument, func) -> np.ndarray:
-    if isinstance(values, pd.DataFrame) or values is None or isinstance(values, (str, bytes)):
+    if isinstance(values, (pd.DataFrame, str, bytes)) or values is None:
         raise fail(func, argument, "one column of values (a Series, list or 1-D array)", values,
                    "pass a single column, e.g. df['temp']", TypeError)
     try:
@@ -117,7 +113,7 @@ def _one_d(values, argument, func) -> np.ndarray:
     except ValueError:  # ragged nested lists
         raise fail(func, argument, "a 1-D sequence of values", values, "pass a flat list or array", TypeError) from None
     if arr.ndim != 1:
-        raise fail(func, argument, "a one-dimensional sample", arr, "pass a single column or flatten it with np.ravel()")
+        raise fail(func, argument, "a one-dimensional sample", arr, "pass one column, or flatten it with np.ravel()")
     return arr
 
 
@@ -167,9 +163,7 @@ def _samples(reference, current, func, *, numeric=False, names=("reference", "cu
     return ref, cur, d1 + d2
 
 
-# ----------------------------------------------------------------------------------------------
-# bins for psi, kl_divergence and js_distance
-# ----------------------------------------------------------------------------------------------
+# ---- bins for psi, kl_divergence and js_distance -------------------------------------------------
 def _binning(bins, ref, func):
     """``bins`` checked: "categories", a numpy rule, an int or edges. "auto" is Evidently's rule: Sturges
     bins over reference + current when the reference has more than 20 distinct numbers, else one bin per value."""
@@ -182,7 +176,7 @@ def _binning(bins, ref, func):
     if isinstance(bins, str) and bins not in BIN_RULES:
         raise fail(func, "bins", expected, bins, "use 'auto' (Evidently's rule)")
     if not numeric:
-        raise fail(func, "bins", "'auto' or 'categories' for categorical data", bins, "use bins='categories'", TypeError)
+        raise fail(func, "bins", "'auto' or 'categories' for categorical data", bins, "use 'categories'", TypeError)
     if isinstance(bins, (str, numbers.Integral)):
         return bins if isinstance(bins, str) else check_int(bins, "bins", func=func, low=1)
     edges = np.asarray(bins, dtype=float)
@@ -214,9 +208,7 @@ def _check_eps(eps, func):
     return check_number(eps, "eps", func=func, low=0, high=1, low_open=True, high_open=True, fix="use 1e-4 (Evidently)")
 
 
-# ----------------------------------------------------------------------------------------------
-# the statistics
-# ----------------------------------------------------------------------------------------------
+# ---- the statistics ------------------------------------------------------------------------------
 def ks(reference, current, *, threshold: float = 0.05, method: str = "auto") -> DriftResult:
     """Two-sample Kolmogorov–Smirnov test: the largest gap between the two empirical CDFs::
 
@@ -356,9 +348,7 @@ def chi_square(reference, current, *, test: str = "homogeneity", yates: bool = F
     return _result("chi_square", statistic, p_value, threshold, ref.size, cur.size, dropped)
 
 
-# ----------------------------------------------------------------------------------------------
-# multivariate tests
-# ----------------------------------------------------------------------------------------------
+# ---- multivariate tests --------------------------------------------------------------------------
 def _frame(obj, name, func) -> pd.DataFrame:
     if not isinstance(obj, (pd.DataFrame, pd.Series)) and np.ndim(obj) not in (1, 2):
         raise fail(func, name, "a DataFrame or 2-D array (rows × features)", obj, "pass e.g. df[['temp', 'hum']]")
@@ -372,25 +362,18 @@ def _matrices(reference, current, func, *, encode: bool):
     if missing or extra:
         raise fail(func, "current", "the columns of reference", f"<missing in current: {missing}, not in reference: "
                    f"{extra}>", "select the same columns in both")
-    cols_x, cols_y = [], []
-    for c in ref.columns:
-        r, k = ref[c], cur[c]
-        if _is_number(r) and _is_number(k):
-            pair = r.to_numpy(float), k.to_numpy(float)
-        elif encode:  # categories as codes (a tree model only needs them to be distinct)
-            codes = pd.factorize(pd.concat([r.astype(object), k.astype(object)], ignore_index=True))[0].astype(float)
-            codes[codes < 0] = np.nan
-            pair = codes[: len(r)], codes[len(r):]
-        else:
-            raise fail(func, f"reference[{c!r}]", "numbers", f"<dtypes {r.dtype} / {k.dtype}>",
-                       "one-hot encode the column or drop it", TypeError)
-        cols_x.append(pair[0])
-        cols_y.append(pair[1])
-    x, y = np.column_stack(cols_x), np.column_stack(cols_y)
+    both = pd.concat([ref, cur[ref.columns]], ignore_index=True)
+    for c in both.columns:
+        if not _is_number(both[c]) and not encode:
+            raise fail(func, f"reference[{c!r}]", "numbers", f"<dtype {both[c].dtype}>", "one-hot encode it or drop it",
+                       TypeError)
+        if not _is_number(both[c]):  # categories as codes: a tree model only needs them to be distinct
+            both[c] = pd.Series(pd.factorize(both[c].astype(object))[0], dtype=float).replace(-1, np.nan)
+    x, y = both.to_numpy(dtype=float)[: len(ref)], both.to_numpy(dtype=float)[len(ref):]
     keep_x, keep_y = np.isfinite(x).all(axis=1), np.isfinite(y).all(axis=1)
     for rows, name in ((keep_x.sum(), "reference"), (keep_y.sum(), "current")):
         if rows < 2:
-            raise fail(func, name, "at least 2 complete rows", f"<{rows} complete row(s)>", "drop rows or columns with NaN/inf")
+            raise fail(func, name, "at least 2 complete rows", f"<{rows} complete row(s)>", "drop columns with NaN/inf")
     return x[keep_x], y[keep_y], int((~keep_x).sum() + (~keep_y).sum())
 
 
@@ -476,9 +459,7 @@ def domain_classifier(reference, current, *, seed: int = 0, cv: int = 5, thresho
     return _result(func, auc, p_value, threshold, len(x), len(y), dropped)
 
 
-# ----------------------------------------------------------------------------------------------
-# thresholds that know the sample size; many tests at once
-# ----------------------------------------------------------------------------------------------
+# ---- thresholds that know the sample size; many tests at once ------------------------------------
 #: Options each statistic accepts in null_threshold(**options).
 NULL_OPTIONS = {"psi": ("bins", "eps"), "kl_divergence": ("bins", "eps"), "js_distance": ("bins", "base"),
                 "wasserstein": ("normalize",), "ks": ()}
@@ -505,27 +486,20 @@ def null_threshold(reference, n_current: int, *, method: str = "psi", quantile: 
     if unknown:
         raise fail(func, "options", f"options of {method} {NULL_OPTIONS[method]}", unknown, "drop them", TypeError)
     ref, _ = _sample(reference, "reference", func, numeric=method in engine.ECDF_METHODS)
-    return float(_null_thresholds(ref, [n_current], method, quantile, n_draws, seed, func, **options)[0])
-
-
-def _null_thresholds(ref, sizes, method, quantile, n_draws, seed, func, bins="auto", eps=1e-4, base=None,
-                     normalize=True):
-    """The null threshold for every size in ``sizes`` (one engine pass for all of them)."""
-    for size in sizes:
-        size = check_int(size, "n_current", func=func, low=1)
-        if size >= ref.size:
-            raise fail(func, "n_current", f"fewer rows than the reference ({ref.size} after dropping missing values)",
-                       size, "for samples that large use a p-value method (ks, chi_square)")
+    n_current = check_int(n_current, "n_current", func=func, low=1)
+    if n_current >= ref.size:
+        raise fail(func, "n_current", f"fewer rows than the reference ({ref.size} after dropping missing values)",
+                   n_current, "for samples that large use a p-value method (ks, chi_square)")
     quantile = check_probability(quantile, "quantile", func=func, fix="use 0.99")
     n_draws = check_int(n_draws, "n_draws", func=func, low=10, fix="use 1000")
-    seed = check_int(seed, "seed", func=func, low=0)
-    if method in engine.BINNED_METHODS:
+    bins = options.pop("bins", "auto")
+    if method in engine.BINNED_METHODS:  # edges over the whole reference, the same for every draw
         bins = _binning(bins, ref, func)
         if isinstance(bins, str) and bins not in ("categories", "sturges"):
             bins = np.histogram_bin_edges(ref, bins)
-    null = engine.null_statistics(ref, sizes, method, n_draws=n_draws, seed=seed, bins=bins,
-                                  eps=_check_eps(eps, func), base=base, normalize=normalize)
-    return np.quantile(null, quantile, axis=1)
+    null = engine.null_statistics(ref, [n_current], method, n_draws=n_draws, seed=check_int(seed, "seed", func=func),
+                                  bins=bins, eps=_check_eps(options.pop("eps", 1e-4), func), **options)
+    return float(np.quantile(null[0], quantile))
 
 
 def adjust_p_values(p_values, method: str = "bonferroni") -> np.ndarray:
@@ -559,9 +533,7 @@ def adjust_p_values(p_values, method: str = "bonferroni") -> np.ndarray:
     return out
 
 
-# ----------------------------------------------------------------------------------------------
-# every column of two frames: drift_table
-# ----------------------------------------------------------------------------------------------
+# ---- every column of two frames: drift_table -----------------------------------------------------
 TABLE_COLUMNS = ["column", "kind", "method", "statistic", "p_value", "p_adjusted", "threshold", "drifted",
                  "n_reference", "n_current", "n_dropped"]
 #: Evidently 0.7 treats integer columns with at most this many distinct values as categorical.
@@ -620,7 +592,7 @@ class DriftOptions:
         if isinstance(threshold, Mapping):
             unknown = [m for m in threshold if m not in METHODS]
             if unknown:
-                raise fail(func, "options.threshold", f"a dict keyed by methods {list(METHODS)}", unknown, "fix the names")
+                raise fail(func, "options.threshold", f"a dict keyed by methods {list(METHODS)}", unknown, "fix them")
             threshold = threshold.get(method)
         return _distance_threshold(METHODS[method].default_threshold if threshold is None else threshold, func)
 
@@ -683,14 +655,11 @@ def _infer_kind(ref: pd.Series, cur: pd.Series) -> str | None:
 
 
 def _names(value, argument, func) -> list:
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [value]
-    try:
-        return list(value)
-    except TypeError:
-        raise fail(func, argument, "a column name or a list of them", value, "pass e.g. ['temp', 'hum']", TypeError) from None
+    if value is None or isinstance(value, str):
+        return [] if value is None else [value]
+    if not isinstance(value, Iterable):
+        raise fail(func, argument, "a name or a list of names", value, "pass e.g. ['temp', 'hum']", TypeError)
+    return list(value)
 
 
 def _column_kinds(reference_df, current_df, columns, categorical, numerical, func, names, skip=None):
@@ -822,9 +791,7 @@ _STATISTICS = {"ks": ks, "chi_square": chi_square, "psi": psi, "kl_divergence": 
                "js_distance": js_distance, "wasserstein": wasserstein}
 
 
-# ----------------------------------------------------------------------------------------------
-# every time window of a stream: drift_timeline
-# ----------------------------------------------------------------------------------------------
+# ---- every time window of a stream: drift_timeline -----------------------------------------------
 DEFAULT_TIMELINE_METHODS = {"numerical": ("ks", "wasserstein", "psi", "js_distance"),
                             "categorical": ("chi_square", "psi", "js_distance")}
 TIMELINE_COLUMNS = ["window_start", "column", "method", "statistic", "p_value", "threshold", "drifted", "n",
@@ -918,8 +885,8 @@ def drift_timeline(reference_df: pd.DataFrame, stream_df: pd.DataFrame, *, freq:
                 "threshold": threshold, "drifted": drifted & ~np.isnan(statistic), "n": n,
                 "n_dropped": np.bincount(window[~keep], minlength=len(starts))}))
     out = pd.concat(parts, ignore_index=True)
-    rank = {name: i for i, name in enumerate([*METHODS, *kinds])}
-    order = np.lexsort((out["method"].map(rank), out["column"].map(rank), out["window_start"]))
+    order = np.lexsort((out["method"].map({m: i for i, m in enumerate(METHODS)}),
+                        out["column"].map({c: i for i, c in enumerate(kinds)}), out["window_start"]))
     return out.iloc[order].reset_index(drop=True)
 
 
@@ -932,9 +899,9 @@ def _window_thresholds(method, options, ref, n, present, bins, col, func) -> np.
     if sizes.size and sizes[-1] >= ref.size:
         raise fail(func, "options.threshold", f"'null' only with windows smaller than the reference ({ref.size} rows)",
                    f"<windows of up to {sizes[-1]} rows in column {col!r}>", "use a shorter freq or a number")
-    kw = {"bins": bins, "eps": options.eps, "base": options.base} if method in engine.BINNED_METHODS else {}
-    values = _null_thresholds(ref, sizes.tolist(), method, options.null_quantile, options.null_draws, options.seed,
-                              func, **kw)
+    kw = {k: v for k, v in {"bins": bins, "eps": options.eps, "base": options.base}.items() if k in NULL_OPTIONS[method]}
+    values = {size: null_threshold(ref, size, method=method, quantile=options.null_quantile, n_draws=options.null_draws,
+                                   seed=options.seed, **kw) for size in sizes.tolist()}
     out = np.full(n.size, np.nan)
-    out[present] = values[np.searchsorted(sizes, n[present])]
+    out[present] = [values[size] for size in n[present].tolist()]
     return out

@@ -18,23 +18,15 @@ __all__ = ["from_evidently", "from_alibi", "EVIDENTLY_METHODS", "ALIBI_METHODS"]
 
 #: Evidently 0.7 display name → (labkit-style method name, decision, Evidently's comparison).
 EVIDENTLY_METHODS = {
-    "K-S p_value": ("ks", "p_value", "<="),
-    "chi-square p_value": ("chi_square", "p_value", "<"),
-    "Z-test p_value": ("z_test", "p_value", "<"),
-    "Wasserstein distance (normed)": ("wasserstein", "distance", ">="),
-    "Jensen-Shannon distance": ("js_distance", "distance", ">="),
-    "PSI": ("psi", "distance", ">="),
+    "K-S p_value": ("ks", "p_value", "<="), "chi-square p_value": ("chi_square", "p_value", "<"),
+    "Z-test p_value": ("z_test", "p_value", "<"), "Wasserstein distance (normed)": ("wasserstein", "distance", ">="),
+    "Jensen-Shannon distance": ("js_distance", "distance", ">="), "PSI": ("psi", "distance", ">="),
     "Kullback-Leibler divergence": ("kl_divergence", "distance", ">="),
-    "Hellinger distance": ("hellinger", "distance", ">="),
-    "Energy-distance": ("energy_distance", "distance", ">"),
-    "Anderson-Darling": ("anderson_darling", "p_value", "<"),
-    "Cramer-von Mises": ("cramer_von_mises", "p_value", "<"),
-    "Epps-Singleton": ("epps_singleton", "p_value", "<"),
-    "Fisher's Exact test": ("fisher_exact", "p_value", "<"),
-    "g_test": ("g_test", "p_value", "<"),
-    "Mann-Whitney U-rank test": ("mann_whitney", "p_value", "<"),
-    "t_test": ("t_test", "p_value", "<"),
-    "empirical_mmd": ("mmd", "p_value", "<"),
+    "Hellinger distance": ("hellinger", "distance", ">="), "Energy-distance": ("energy_distance", "distance", ">"),
+    "Anderson-Darling": ("anderson_darling", "p_value", "<"), "Cramer-von Mises": ("cramer_von_mises", "p_value", "<"),
+    "Epps-Singleton": ("epps_singleton", "p_value", "<"), "Fisher's Exact test": ("fisher_exact", "p_value", "<"),
+    "g_test": ("g_test", "p_value", "<"), "Mann-Whitney U-rank test": ("mann_whitney", "p_value", "<"),
+    "t_test": ("t_test", "p_value", "<"), "empirical_mmd": ("mmd", "p_value", "<"),
     "Total-Variation-Distance": ("tvd", "p_value", "<"),
 }
 #: alibi-detect detector name → method name of its feature-wise test.

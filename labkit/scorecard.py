@@ -36,34 +36,17 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class DetectorScore:
-    """How one detector did on one drift.
-
-    Attributes
-    ----------
-    detector : str
-    n_windows, n_drifted, n_clean : int
-        Windows compared (present in both the flags and the truth), truly drifted and clean ones.
-    detection_rate : float
-        Flagged drifted windows / drifted windows (NaN when there is no drifted window).
-    false_alarm_rate : float
-        Flagged clean windows / clean windows (NaN when every window is drifted).
-    first_detection : pandas.Timestamp or None
-        The first drifted window that was flagged.
-    delay_windows : int or None
-        Drifted windows before the first flagged one (0 = caught in the first drifted window).
-    delay : pandas.Timedelta or None
-        ``first_detection`` minus the first drifted window's start.
-    """
+    """How one detector did on one drift (windows present in both the flags and the truth)."""
 
     detector: str
     n_windows: int
-    n_drifted: int
+    n_drifted: int                      # truly drifted windows
     n_clean: int
-    detection_rate: float
-    false_alarm_rate: float
-    first_detection: pd.Timestamp | None
-    delay_windows: int | None
-    delay: pd.Timedelta | None
+    detection_rate: float               # flagged drifted windows / drifted windows (NaN if none drifted)
+    false_alarm_rate: float             # flagged clean windows / clean windows (NaN if all drifted)
+    first_detection: pd.Timestamp | None  # the first drifted window that was flagged
+    delay_windows: int | None           # drifted windows before it (0: caught in the first one)
+    delay: pd.Timedelta | None          # first_detection minus the start of the first drifted window
 
     def to_dict(self) -> dict:
         """The fields as a plain dict (one row of :func:`scorecard`)."""
@@ -100,29 +83,11 @@ def _as_bool_series(values: pd.Series, name: str) -> pd.Series:
 
 
 def score_detector(flags: pd.Series, truth, *, freq: str = "D", name: str | None = None) -> DetectorScore:
-    """Compare one detector's per-window flags with the truth.
+    """Compare one detector's per-window flags with the truth; windows present in both are scored.
 
-    Parameters
-    ----------
-    flags : pandas.Series of bool
-        Indexed by window start (DatetimeIndex), ``True`` where the detector fired.
-    truth : DriftRecord, pandas.DataFrame or pandas.Series
-        A record from :mod:`labkit.simulate` (its :meth:`~labkit.simulate.DriftRecord.windows`
-        with ``freq`` is used), or per-window truth with a boolean ``drifted`` column.
-    freq : str, default "D"
-        Window length, when ``truth`` is a DriftRecord; must match how ``flags`` were computed.
-    name : str, optional
-        Detector name (default ``flags.name`` or "detector").
-
-    Returns
-    -------
-    DetectorScore
-        Only windows present in both ``flags`` and the truth are scored.
-
-    Raises
-    ------
-    ValueError
-        When flags and truth share no window (e.g. different frequencies or periods).
+    ``flags``: booleans indexed by window start, ``True`` where the detector fired. ``truth``: a
+    :class:`~labkit.simulate.DriftRecord` (cut into ``freq`` windows) or per-window truth with a
+    boolean ``drifted`` column. ``name`` defaults to ``flags.name``.
     """
     if not isinstance(flags, pd.Series):
         raise fail("score_detector", "flags", "a pandas Series of booleans indexed by window start", flags,
@@ -134,45 +99,24 @@ def score_detector(flags: pd.Series, truth, *, freq: str = "D", name: str | None
         raise fail("score_detector", "flags", f"windows that the truth has ({expected.index.min()}.."
                    f"{expected.index.max()})", f"<windows {flags.index.min()}..{flags.index.max()}>",
                    f"compute both with the same freq ({freq!r}) and data")
-    f = flags.reindex(common).to_numpy()
-    t = expected.reindex(common).to_numpy()
-    n_drifted, n_clean = int(t.sum()), int((~t).sum())
-    detection = float(f[t].mean()) if n_drifted else float("nan")
-    false_alarm = float(f[~t].mean()) if n_clean else float("nan")
-    hits = np.flatnonzero(f & t)
-    drifted_positions = np.flatnonzero(t)
+    f, t = flags.reindex(common).to_numpy(), expected.reindex(common).to_numpy()
+    hits, drifted = np.flatnonzero(f & t), np.flatnonzero(t)
+    first, delay_windows, delay = None, None, None
     if hits.size:
         first = common[hits[0]]
-        delay_windows = int(np.searchsorted(drifted_positions, hits[0]))
-        delay = first - common[drifted_positions[0]]
-    else:
-        first, delay_windows, delay = None, None, None
+        delay_windows, delay = int(np.searchsorted(drifted, hits[0])), first - common[drifted[0]]
     return DetectorScore(
-        detector=name or (str(flags.name) if flags.name is not None else "detector"),
-        n_windows=len(common), n_drifted=n_drifted, n_clean=n_clean,
-        detection_rate=detection, false_alarm_rate=false_alarm,
-        first_detection=first, delay_windows=delay_windows, delay=delay,
-    )
+        detector=name or (str(flags.name) if flags.name is not None else "detector"), n_windows=len(common),
+        n_drifted=int(t.sum()), n_clean=int((~t).sum()), detection_rate=float(f[t].mean()) if t.any() else np.nan,
+        false_alarm_rate=float(f[~t].mean()) if (~t).any() else np.nan, first_detection=first,
+        delay_windows=delay_windows, delay=delay)
 
 
 def scorecard(flags: pd.DataFrame | Mapping[str, pd.Series], truths: Mapping[str, object], *,
               freq: str = "D") -> pd.DataFrame:
-    """Score several detectors on several drifts: one row per (drift, detector).
-
-    Parameters
-    ----------
-    flags : DataFrame (one boolean column per detector) or dict {scenario: DataFrame}
-        With a single DataFrame every detector is scored against every truth; with a dict, the
-        flags of each scenario are scored against the truth of the same name.
-    truths : dict {scenario: DriftRecord or per-window truth}
-    freq : str, default "D"
-
-    Returns
-    -------
-    pandas.DataFrame
-        Columns: scenario, detector, n_windows, n_drifted, n_clean, detection_rate,
-        false_alarm_rate, first_detection, delay_windows, delay.
-    """
+    """Score several detectors on several drifts: one row per (scenario, detector), the fields of
+    :class:`DetectorScore`. ``flags``: one boolean column per detector, scored against every truth,
+    or {scenario: such a frame}, scored against the truth of the same name."""
     if not isinstance(truths, Mapping) or not truths:
         raise fail("scorecard", "truths", "a non-empty dict {scenario name: DriftRecord}", truths,
                    "pass e.g. {'heat wave': injected.truth}", TypeError)
@@ -186,7 +130,7 @@ def scorecard(flags: pd.DataFrame | Mapping[str, pd.Series], truths: Mapping[str
                            "pass one DataFrame of flags per scenario of truths", KeyError)
             frame = flags[scenario]
         else:
-            raise fail("scorecard", "flags", "a DataFrame or a dict of DataFrames", flags, "pass one column per detector",
+            raise fail("scorecard", "flags", "a DataFrame or a dict of DataFrames", flags, "one column per detector",
                        TypeError)
         for detector in frame.columns:
             score = score_detector(frame[detector], truth, freq=freq, name=str(detector))
