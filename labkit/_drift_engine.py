@@ -69,51 +69,36 @@ def group_counts(bins, ref, x, gid, n_groups, *, ref_sorted=None, null_complemen
         if both.dtype.kind == "f":
             both = both + 0.0  # one key for 0.0 and -0.0, as np.unique / value_counts
         codes, uniques = pd.factorize(both, sort=False)  # hashing: no sort needed
-        n_keys = len(uniques)
-        rc = np.bincount(codes[:N], minlength=n_keys)
-        cc = np.bincount(gid * n_keys + codes[N:], minlength=n_groups * n_keys).reshape(n_groups, n_keys)
-        rcm = np.broadcast_to(rc, (n_groups, n_keys))
-        if null_complement:
-            rcm = rcm - cc
-        valid = (rcm > 0) | (cc > 0)
-        return _finish(rcm, cc, valid, N, n_cur, null_complement)
+        k = len(uniques)
+        cc = np.bincount(gid * k + codes[N:], minlength=n_groups * k).reshape(n_groups, k)
+        rcm = np.broadcast_to(np.bincount(codes[:N], minlength=k), (n_groups, k))
+        rcm = rcm - cc if null_complement else rcm
+        return _finish(rcm, cc, (rcm > 0) | (cc > 0), N, n_cur, null_complement)
 
     rs = ref_sorted if ref_sorted is not None else np.sort(ref)
     if np.ndim(bins) == 1:  # fixed edges: values beyond the outer edges fall into the outer bins
         inner = np.asarray(bins, float)[1:-1]
         k = inner.size + 1
-        r_idx = np.searchsorted(inner, rs, "right")
-        rc = np.bincount(r_idx, minlength=k)
-        c_idx = np.searchsorted(inner, x, "right")
-        cc = np.bincount(gid * k + c_idx, minlength=n_groups * k).reshape(n_groups, k)
-        rcm = np.broadcast_to(rc, (n_groups, k))
-        if null_complement:
-            rcm = rcm - cc
-        valid = np.ones((n_groups, k), bool)
-        return _finish(rcm, cc, valid, N, n_cur, null_complement)
+        cc = np.bincount(gid * k + np.searchsorted(inner, x, "right"), minlength=n_groups * k).reshape(n_groups, k)
+        rcm = np.broadcast_to(np.bincount(np.searchsorted(inner, rs, "right"), minlength=k), (n_groups, k))
+        rcm = rcm - cc if null_complement else rcm
+        return _finish(rcm, cc, np.ones((n_groups, k), bool), N, n_cur, null_complement)
 
     # "sturges" or an int: edges over reference + group, different for every group in principle
     count = not isinstance(bins, str)
     if null_complement:
-        lo = np.full(n_groups, rs[0])
-        hi = np.full(n_groups, rs[-1])
-        size = np.full(n_groups, N)
+        lo, hi, size = np.full(n_groups, rs[0]), np.full(n_groups, rs[-1]), np.full(n_groups, N)
     else:
         if group_min_max is not None:
             gmin, gmax = group_min_max
         elif np.all(gid[1:] >= gid[:-1]):  # grouped already (a time-sorted stream)
-            bounds = np.flatnonzero(np.diff(gid)) + 1
-            seg = np.concatenate(([0], bounds))
-            gmin = np.minimum.reduceat(x, seg)
-            gmax = np.maximum.reduceat(x, seg)
+            seg = np.concatenate(([0], np.flatnonzero(np.diff(gid)) + 1))
+            gmin, gmax = np.minimum.reduceat(x, seg), np.maximum.reduceat(x, seg)
         else:
-            gmin = np.full(n_groups, np.inf)
-            gmax = np.full(n_groups, -np.inf)
+            gmin, gmax = np.full(n_groups, np.inf), np.full(n_groups, -np.inf)
             np.minimum.at(gmin, gid, x)
             np.maximum.at(gmax, gid, x)
-        lo = np.minimum(gmin, rs[0])
-        hi = np.maximum(gmax, rs[-1])
-        size = N + n_cur
+        lo, hi, size = np.minimum(gmin, rs[0]), np.maximum(gmax, rs[-1]), N + n_cur
     third = np.full(n_groups, bins, dtype=np.int64) if count else np.asarray(size, np.int64)
     # distinct (lo, hi, size-or-count) edge sets, via small per-component codes (no row-wise unique)
     u_lo, c_lo = np.unique(lo, return_inverse=True)
@@ -122,14 +107,9 @@ def group_counts(bins, ref, x, gid, n_groups, *, ref_sorted=None, null_complemen
     packed = (c_lo.astype(np.int64) * u_hi.size + c_hi) * u_3.size + c_3
     _, first, inv = np.unique(packed, return_index=True, return_inverse=True)
     inv = inv.reshape(-1)
-    edge_sets = []
-    for f in first:  # one iteration per distinct edge set, not per group
-        u_lo_f, u_hi_f, u_k = lo[f], hi[f], int(third[f])
-        if count:
-            a, b_ = (u_lo_f - 0.5, u_hi_f + 0.5) if u_lo_f == u_hi_f else (u_lo_f, u_hi_f)
-            edge_sets.append(np.linspace(a, b_, u_k + 1))
-        else:
-            edge_sets.append(sturges_edges(u_lo_f, u_hi_f, u_k))
+    # one edge set per distinct (lo, hi, size or count), not per group
+    edge_sets = [np.histogram_bin_edges([lo[f], hi[f]], int(third[f])) if count
+                 else sturges_edges(lo[f], hi[f], int(third[f])) for f in first]
     n_bins = np.array([e.size - 1 for e in edge_sets], np.int64)
     k_max = int(n_bins.max())
     rc = np.zeros((len(edge_sets), k_max), np.int64)

@@ -42,13 +42,9 @@ def _row(column, method, statistic, p_value, threshold, drifted) -> dict:
 
 
 def _snapshot_dict(snapshot) -> dict:
-    if isinstance(snapshot, Mapping):
-        return dict(snapshot)
-    for attr in ("dict", "model_dump"):
-        fn = getattr(snapshot, attr, None)
-        out = fn() if callable(fn) else None
-        if isinstance(out, Mapping) and "metrics" in out:
-            return dict(out)
+    out = snapshot if isinstance(snapshot, Mapping) else getattr(snapshot, "dict", lambda: None)()
+    if isinstance(out, Mapping) and "metrics" in out:
+        return dict(out)
     raise fail("from_evidently", "snapshot", "what Evidently 0.7's Report.run() returns, or its .dict()", snapshot,
                "pass report.run(current, reference)", TypeError)
 
