@@ -454,20 +454,20 @@ def group_statistics(ref, x, gid, n_groups, methods, *, bins, ks_method="auto", 
 
     ``ref`` is the cleaned reference (floats if numeric), ``x``/``gid`` the cleaned group values and
     their group ids. With ``null_complement`` each group is a subset of ``ref`` whose reference is
-    the rest of ``ref`` (null thresholds; KS then gets no p-value).
+    the rest of ``ref`` (null thresholds). KS gets no p-value then, nor with ``ks_method=None``.
     """
     out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     nan = np.full(n_groups, np.nan)
     N = ref.size
-    rs = np.sort(ref) if ref.dtype.kind in "biuf" else None
     ecdf = [m for m in methods if m in ECDF_METHODS]
+    rs = np.sort(ref) if ecdf or not (isinstance(bins, str) and bins == "categories") else None
     if ecdf:
         sg = sort_groups(rs, x, gid, n_groups)
         n = sg.n
         scale = N / (N - n) if null_complement else 1.0  # F_rest − F_sub = N/(N−M)·(F_ref − F_sub)
         if "ks" in methods:
             d = ks_statistic(sg, N) * scale
-            out["ks"] = (d, nan) if null_complement else ks_pvalues(d, N, n, ks_method)
+            out["ks"] = (d, nan) if null_complement or ks_method is None else ks_pvalues(d, N, n, ks_method)
         if "wasserstein" in methods:
             w = wasserstein_raw(sg, rs) * scale
             if normalize:

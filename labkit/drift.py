@@ -1,16 +1,12 @@
 """Drift statistics: each one a short function next to the formula it computes.
 
-Every statistic has the shape ``method(reference, current, *, options)`` and returns a
-:class:`DriftResult`. **A higher statistic always means more drift.** p-value methods (:func:`ks`,
-:func:`chi_square`, :func:`mmd`, :func:`domain_classifier`) flag drift when ``p_value < threshold``;
-distances (:func:`psi`, :func:`kl_divergence`, :func:`js_distance`, :func:`wasserstein`) when
-``statistic >= threshold``, or against a threshold calibrated for the sample size (``"null"``,
-:func:`null_threshold`). NaN/inf and missing values are dropped and counted in ``n_dropped``.
-
-:func:`drift_table` tests every column of two frames; :func:`drift_timeline` every time window of a
-stream, all windows in one vectorised pass (the private engine ``labkit._drift_engine``, tested to
-give the same numbers as the functions here). Binning, input handling and how the defaults compare
-with Evidently and alibi-detect: ``docs/drift.md``.
+Every statistic has the shape ``method(reference, current, *, options)`` and returns a :class:`DriftResult`.
+**A higher statistic always means more drift.** p-value methods (ks, chi_square, mmd, domain_classifier) flag
+drift when ``p_value < threshold``; distances (psi, kl_divergence, js_distance, wasserstein) when ``statistic >=
+threshold``, or a threshold calibrated for the sample size (``"null"``, :func:`null_threshold`). Missing values
+are dropped and counted. :func:`drift_table` tests every column of two frames; :func:`drift_timeline` every time
+window of a stream, in one vectorised pass (the private ``labkit._drift_engine``, tested to give the same
+numbers). Binning, input handling, how the defaults compare with Evidently and alibi-detect: ``docs/drift.md``.
 """
 from __future__ import annotations
 
@@ -92,11 +88,10 @@ def _distance(method, value, threshold, ref, cur, dropped, seed, **options) -> D
 
 
 def _distance_threshold(threshold, func):
-    if isinstance(threshold, str) and threshold == "null":
-        return threshold
-    if isinstance(threshold, str):
+    if isinstance(threshold, str) and threshold != "null":
         raise fail(func, "threshold", 'a number >= 0 or "null"', threshold, 'use e.g. 0.1, or "null" to calibrate it')
-    return check_number(threshold, "threshold", func=func, low=0, fix="use e.g. 0.1 (the rule of thumb)")
+    return threshold if threshold == "null" else check_number(threshold, "threshold", func=func, low=0,
+                                                              fix="use e.g. 0.1 (the rule of thumb)")
 
 
 def _p_threshold(threshold, func):
@@ -787,8 +782,7 @@ def drift_table(reference_df: pd.DataFrame, current_df: pd.DataFrame, *, columns
     return DriftTable.from_frame(frame, drift_share=options.drift_share, correction=correction, alpha=options.alpha)
 
 
-_STATISTICS = {"ks": ks, "chi_square": chi_square, "psi": psi, "kl_divergence": kl_divergence,
-               "js_distance": js_distance, "wasserstein": wasserstein}
+_STATISTICS = {f.__name__: f for f in (ks, chi_square, psi, kl_divergence, js_distance, wasserstein)}
 
 
 # ---- every time window of a stream: drift_timeline -----------------------------------------------
@@ -859,7 +853,7 @@ def drift_timeline(reference_df: pd.DataFrame, stream_df: pd.DataFrame, *, freq:
     kinds = _column_kinds(reference_df, stream_df, columns, categorical, options.numerical, func,
                           ("reference_df", "stream_df"), skip=time_col)
     per_column = _timeline_methods(methods, kinds, func)
-    parts = []
+    parts, ks_parts = [], []
     for col, kind in kinds.items():
         names = (f"reference_df[{col!r}]", f"stream_df[{col!r}]")
         ref, _ = _sample(_array(reference_df[col]), names[0], func, numeric=kind == "numerical")
@@ -872,22 +866,36 @@ def drift_timeline(reference_df: pd.DataFrame, stream_df: pd.DataFrame, *, freq:
         present = np.flatnonzero(n)  # windows with values; the engine numbers them 0, 1, ...
         group = (np.cumsum(n > 0) - 1)[window[keep]]
         result = engine.group_statistics(ref, values[keep], group, present.size, per_column[col], bins=bins,
-                                         ks_method=options.ks_method, eps=options.eps, base=options.base,
+                                         ks_method=None, eps=options.eps, base=options.base,
                                          yates=options.yates) if present.size else {}
         for name in per_column[col]:
             statistic, p_value = np.full(len(starts), np.nan), np.full(len(starts), np.nan)
             if present.size:
                 statistic[present], p_value[present] = result[name]
+            if name == "ks":  # the KS p-values of all columns in one batch, below
+                ks_parts.append((statistic, p_value, present, ref.size, n[present]))
             threshold = _window_thresholds(name, options, ref, n, present, bins, col, func)
-            drifted = p_value < threshold if METHODS[name].decision == "p_value" else statistic >= threshold
-            parts.append(pd.DataFrame({
-                "window_start": starts, "column": col, "method": name, "statistic": statistic, "p_value": p_value,
-                "threshold": threshold, "drifted": drifted & ~np.isnan(statistic), "n": n,
-                "n_dropped": np.bincount(window[~keep], minlength=len(starts))}))
-    out = pd.concat(parts, ignore_index=True)
-    order = np.lexsort((out["method"].map({m: i for i, m in enumerate(METHODS)}),
-                        out["column"].map({c: i for i, c in enumerate(kinds)}), out["window_start"]))
-    return out.iloc[order].reset_index(drop=True)
+            parts.append((col, name, statistic, p_value, threshold, n, np.bincount(window[~keep], minlength=n.size)))
+    if ks_parts:  # one batched exact recursion for every column's windows
+        d, p = engine.ks_pvalues(np.concatenate([s[w] for s, _, w, _, _ in ks_parts]),
+                                 np.concatenate([np.full(w.size, size) for _, _, w, size, _ in ks_parts]),
+                                 np.concatenate([sizes for *_, sizes in ks_parts]), options.ks_method)
+        ends = np.cumsum([w.size for _, _, w, _, _ in ks_parts])[:-1]
+        for (statistic, p_value, present, _, _), d_col, p_col in zip(ks_parts, np.split(d, ends), np.split(p, ends)):
+            statistic[present], p_value[present] = d_col, p_col
+    col, name, statistic, p_value, threshold, n, dropped = zip(*parts)
+    order = np.lexsort((np.repeat([list(METHODS).index(m) for m in name], len(starts)),
+                        np.repeat([list(kinds).index(c) for c in col], len(starts)),
+                        np.tile(np.arange(len(starts)), len(parts))))  # by window, then column, then method
+    out = pd.DataFrame({
+        "window_start": np.tile(starts, len(parts))[order], "column": np.repeat(col, len(starts))[order],
+        "method": np.repeat(name, len(starts))[order], "statistic": np.concatenate(statistic)[order],
+        "p_value": np.concatenate(p_value)[order], "threshold": np.concatenate(threshold)[order], "drifted": False,
+        "n": np.concatenate(n)[order], "n_dropped": np.concatenate(dropped)[order]})
+    is_p = out["method"].isin([m for m, info in METHODS.items() if info.decision == "p_value"])
+    out["drifted"] = np.where(is_p, out["p_value"] < out["threshold"], out["statistic"] >= out["threshold"])
+    out["drifted"] &= out["statistic"].notna()
+    return out
 
 
 def _window_thresholds(method, options, ref, n, present, bins, col, func) -> np.ndarray:
@@ -899,7 +907,7 @@ def _window_thresholds(method, options, ref, n, present, bins, col, func) -> np.
     if sizes.size and sizes[-1] >= ref.size:
         raise fail(func, "options.threshold", f"'null' only with windows smaller than the reference ({ref.size} rows)",
                    f"<windows of up to {sizes[-1]} rows in column {col!r}>", "use a shorter freq or a number")
-    kw = {k: v for k, v in {"bins": bins, "eps": options.eps, "base": options.base}.items() if k in NULL_OPTIONS[method]}
+    kw = {k: v for k, v in dict(bins=bins, eps=options.eps, base=options.base).items() if k in NULL_OPTIONS[method]}
     values = {size: null_threshold(ref, size, method=method, quantile=options.null_quantile, n_draws=options.null_draws,
                                    seed=options.seed, **kw) for size in sizes.tolist()}
     out = np.full(n.size, np.nan)

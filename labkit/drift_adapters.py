@@ -1,8 +1,7 @@
 """Evidently and alibi-detect results in labkit's table form (:class:`labkit.drift.DriftTable`).
 
-Neither library is imported here: the adapters read the plain data those libraries return, so a
-table from Evidently, one from alibi-detect and one from :func:`labkit.drift.drift_table` can be put
-side by side (notebook 03). How their defaults differ from labkit's: ``docs/drift.md``.
+Neither library is imported here: the adapters read the plain data they return, so their tables and
+:func:`labkit.drift.drift_table`'s sit side by side (notebook 03). How the defaults differ: ``docs/drift.md``.
 """
 from __future__ import annotations
 
@@ -52,11 +51,10 @@ def _snapshot_dict(snapshot) -> dict:
 def from_evidently(snapshot, *, drift_share: float | None = None) -> DriftTable:
     """Evidently 0.7 ``Report([DataDriftPreset()])`` result → :class:`~labkit.drift.DriftTable`.
 
-    One row per ``ValueDrift`` metric (column, method, threshold, value). Evidently reports one
-    number per column: the *p-value* of a test (``p_value``; ``statistic`` stays NaN) or the distance
-    (``statistic``). ``drifted`` uses Evidently's own comparison (``p <= threshold`` for K-S). ``kind``
-    is read from the method where it is unambiguous, else "unknown". The dataset-drift share comes
-    from the snapshot's ``DriftedColumnsCount`` metric (default 0.5) unless ``drift_share`` is given.
+    One row per ``ValueDrift`` metric. Evidently reports one number per column: a test's *p-value*
+    (``p_value``; ``statistic`` stays NaN) or a distance (``statistic``). ``drifted`` uses Evidently's
+    own comparison (``p <= threshold`` for K-S); ``kind`` is "unknown" where the method does not tell.
+    The dataset-drift share comes from its ``DriftedColumnsCount`` metric unless ``drift_share`` is given.
     """
     rows, share = [], 0.5
     for metric in _snapshot_dict(snapshot).get("metrics", []):
@@ -90,12 +88,11 @@ def from_alibi(result: Mapping, columns: Sequence[str], *, categorical: Sequence
                method: str | None = None, drift_share: float = 0.5) -> DriftTable:
     """alibi-detect feature-wise drift result → :class:`~labkit.drift.DriftTable`.
 
-    ``result`` is what ``predict(x)`` returns for KSDrift, ChiSquareDrift, TabularDrift, CVMDrift or
-    FETDrift; ``columns`` names its features in the order of the array. ``statistic`` = alibi's
-    ``distance``, ``p_value`` = its ``p_val`` (float32 in alibi), ``threshold`` = alibi's threshold
-    after its correction (alpha / n_features for Bonferroni), ``drifted`` = ``p_val < threshold``.
-    For TabularDrift, ``categorical`` names the columns alibi tested with chi-square (the others are
-    KS); ``method`` overrides the method name of every column.
+    ``result``: what ``predict(x)`` returns for KSDrift, ChiSquareDrift, TabularDrift, CVMDrift or
+    FETDrift; ``columns``: the feature names in array order. ``statistic`` = alibi's ``distance``,
+    ``p_value`` = its float32 ``p_val``, ``threshold`` = alibi's after its correction (alpha / n_features
+    for Bonferroni), ``drifted`` = ``p_val < threshold``. ``categorical``: the columns TabularDrift tested
+    with chi-square (the others are KS); ``method`` overrides every column's method name.
     """
     func = "from_alibi"
     if not isinstance(result, Mapping) or "data" not in result:

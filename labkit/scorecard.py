@@ -1,12 +1,10 @@
 """Score drift detectors against the ground truth of an injected drift.
 
-A detector here is anything that flags time windows: a boolean per window (``True`` = "drift!").
-:func:`score_detector` compares those flags with a :class:`~labkit.simulate.DriftRecord` (or any
-per-window truth with a boolean ``drifted`` column) and reports what an on-call engineer cares about:
-
-* **detection rate**: the share of truly drifted windows that were flagged (recall);
-* **false-alarm rate**: the share of clean windows that were flagged;
-* **delay**: how long after the drift began the first drifted window was flagged.
+A detector is anything that flags time windows (``True`` = "drift!"). :func:`score_detector` compares
+the flags with a :class:`~labkit.simulate.DriftRecord` (or per-window truth with a boolean ``drifted``
+column) and reports what an on-call engineer cares about: the **detection rate** (share of drifted
+windows flagged), the **false-alarm rate** (share of clean windows flagged) and the **delay** (how long
+after the drift began it was first flagged).
 
 Examples
 --------
@@ -20,7 +18,6 @@ Examples
 """
 from __future__ import annotations
 
-import logging
 from dataclasses import asdict, dataclass
 from typing import Mapping
 
@@ -30,8 +27,6 @@ import pandas as pd
 from labkit._validate import fail
 
 __all__ = ["DetectorScore", "score_detector", "scorecard"]
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
