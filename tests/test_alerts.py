@@ -1,4 +1,4 @@
-"""Tests for labkit.alerts: the rule life cycle, notification policy, detection delay, retraining triggers."""
+"""Tests for labkit.alerting.rules: the rule life cycle, notification policy, detection delay, retraining triggers."""
 from __future__ import annotations
 
 import json
@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from labkit.alerts import (
+from labkit.alerting.rules import (
     PLAYBOOK,
     RESPONSE_STEPS,
     SEVERITIES,
@@ -101,7 +101,7 @@ def test_for_is_measured_between_window_times_not_counted_in_windows():
 def test_unsorted_metrics_are_sorted_first(caplog):
     m = daily(x=[0, 1, 1, 0])
     shuffled = m.iloc[[2, 0, 3, 1]]
-    with caplog.at_level(logging.INFO, logger="labkit.alerts"):
+    with caplog.at_level(logging.INFO, logger="labkit.alerting.rules"):
         h = evaluate(Rule("R", "x", ">", 0), shuffled)
     assert h.to_frame().equals(evaluate(Rule("R", "x", ">", 0), m).to_frame())
     assert "sorting" in caplog.text
@@ -266,7 +266,7 @@ def test_evaluate_calls_notifiers_and_survives_a_broken_one(caplog):
         def send(self, n):
             raise RuntimeError("boom")
 
-    with caplog.at_level(logging.ERROR, logger="labkit.alerts"):
+    with caplog.at_level(logging.ERROR, logger="labkit.alerting.rules"):
         h = evaluate(Rule("R", "x", ">", 0), daily(x=[1, 0, 1]), notifiers=[Broken(), Good()])
     assert sent == ["[FIRING] R (medium)"] * 2 and h.n_notifications == 2
     assert "Broken" in caplog.text and "continuing" in caplog.text

@@ -1,4 +1,4 @@
-"""Tests for labkit.notify against a real HTTP server on 127.0.0.1 (accepts, fails, stalls, refuses)."""
+"""Tests for labkit.alerting.notifiers against a real HTTP server on 127.0.0.1 (accepts, fails, stalls, refuses)."""
 from __future__ import annotations
 
 import io
@@ -13,8 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from labkit.alerts import Notification, Rule, evaluate
-from labkit.notify import (
+from labkit.alerting.rules import Notification, Rule, evaluate
+from labkit.alerting.notifiers import (
     ConsoleNotifier,
     Delivery,
     FileNotifier,
@@ -282,7 +282,7 @@ def test_redact_url():
 # dry-run and configuration
 # ---------------------------------------------------------------------------------------------
 def test_without_a_url_it_runs_dry_and_says_so(hook, artifacts, caplog):
-    with caplog.at_level(logging.INFO, logger="labkit.notify"):
+    with caplog.at_level(logging.INFO, logger="labkit.alerting.notifiers"):
         n = WebhookNotifier()
         result = n.send(note())
     assert n.dry_run and result.status == "dry_run" and result.ok and result.attempts == 0
@@ -384,7 +384,7 @@ def test_unwritable_dead_letter_file_is_logged_as_lost(tmp_path, closed_port_url
     blocker = tmp_path / "blocker"
     blocker.write_text("a file where a folder should be")
     n, _ = webhook(closed_port_url, max_attempts=1, dead_letter=blocker / "dead.jsonl")
-    with caplog.at_level(logging.ERROR, logger="labkit.notify"):
+    with caplog.at_level(logging.ERROR, logger="labkit.alerting.notifiers"):
         result = n.send(note())
     assert result.status == "lost" and "LOST notification" in caplog.text
     assert "MAE is 55.0" in caplog.text and "SECRET" not in caplog.text

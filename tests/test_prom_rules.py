@@ -1,4 +1,4 @@
-"""Tests for labkit.prom_rules: the committed rules file is in sync, valid, and passes its promtool unit tests.
+"""Tests for labkit.alerting.prometheus: the committed rules file is in sync, valid, and passes its promtool unit tests.
 
 promtool tests skip with a clear message when promtool is missing, and fail instead when
 LABKIT_REQUIRE_PROMTOOL=1 (CI sets it: .ci/run installs the Debian package `prometheus`).
@@ -14,9 +14,9 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from labkit import prom_rules
-from labkit.alerts import Rule
-from labkit.prom_rules import (
+from labkit.alerting import prometheus as prom_rules
+from labkit.alerting.rules import Rule
+from labkit.alerting.prometheus import (
     RULES_FILE,
     RULES_TEST_FILE,
     check_rules,
@@ -29,7 +29,7 @@ from labkit.prom_rules import (
     write_rules,
 )
 
-REGENERATE = "python -m labkit.prom_rules monitoring/alert_rules.yml"
+REGENERATE = "python -m labkit.alerting.prometheus monitoring/alert_rules.yml"
 
 
 def require_promtool():
@@ -48,7 +48,7 @@ def require_promtool():
 def test_committed_rules_file_is_in_sync():
     assert RULES_FILE.exists(), f"{RULES_FILE} is missing; create it with: {REGENERATE}"
     assert RULES_FILE.read_text(encoding="utf-8") == render_rules(), (
-        f"{RULES_FILE} differs from labkit.prom_rules.render_rules(); regenerate it with: {REGENERATE}")
+        f"{RULES_FILE} differs from labkit.alerting.prometheus.render_rules(); regenerate it with: {REGENERATE}")
 
 
 def test_committed_rules_parse_and_hold_the_lecture_rules():

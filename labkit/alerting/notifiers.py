@@ -31,8 +31,8 @@ run instantly and deterministically.
 
 Examples
 --------
->>> from labkit.alerts import Notification
->>> from labkit.notify import ConsoleNotifier, redact_url
+>>> from labkit.alerting.rules import Notification
+>>> from labkit.alerting.notifiers import ConsoleNotifier, redact_url
 >>> note = Notification.from_message("MAE is 55.0, threshold 40", severity="high",
 ...                                  rule="ModelErrorHigh", time="2012-03-01")
 >>> ConsoleNotifier().send(note).status
@@ -64,7 +64,7 @@ from urllib.parse import urlsplit
 
 import pandas as pd
 
-from labkit.alerts import PLAYBOOK, Notification
+from labkit.alerting.rules import PLAYBOOK, Notification
 from labkit.paths import artifacts_dir
 
 log = logging.getLogger(__name__)
@@ -250,7 +250,7 @@ def _as_notification(obj) -> Notification:
         return obj
     if isinstance(obj, str):
         return Notification.from_message(obj)
-    raise _fail("notification", "a labkit.alerts.Notification (or a message string)", f"<{type(obj).__name__}>",
+    raise _fail("notification", "a labkit.alerting.rules.Notification (or a message string)", f"<{type(obj).__name__}>",
                 "send what evaluate()/AlertEngine.step() return, or Notification.from_message('...')", TypeError)
 
 
@@ -395,7 +395,7 @@ def slack_payload(notification: Notification, *, channel: str | None = None, use
 
     Examples
     --------
-    >>> from labkit.alerts import Notification
+    >>> from labkit.alerting.rules import Notification
     >>> n = Notification.from_message("mae > 40 for 2 days", severity="critical", rule="ModelErrorHigh",
     ...                               time="2012-03-01")
     >>> p = slack_payload(n)
@@ -449,7 +449,7 @@ def pagerduty_payload(notification: Notification, *, routing_key: str, source: s
 
     Examples
     --------
-    >>> from labkit.alerts import Notification
+    >>> from labkit.alerting.rules import Notification
     >>> n = Notification.from_message("p95 latency 0.8 s", severity="high", rule="HighPredictionLatency",
     ...                               time="2012-03-01")
     >>> e = pagerduty_payload(n, routing_key="R0123456789")
@@ -492,7 +492,7 @@ class WebhookNotifier(Notifier):
         printed or logged in full.
     name : str, default "slack"
     payload : callable, default :func:`slack_payload`
-        Builds the JSON body from a :class:`~labkit.alerts.Notification`.
+        Builds the JSON body from a :class:`~labkit.alerting.rules.Notification`.
     env : str or None, default "SLACK_WEBHOOK_URL"
         Where to read the URL when ``url`` is not given (None: do not look).
     dry_run : bool, optional
@@ -516,7 +516,7 @@ class WebhookNotifier(Notifier):
     Examples
     --------
     >>> import logging, os
-    >>> from labkit.alerts import Notification
+    >>> from labkit.alerting.rules import Notification
     >>> hook = WebhookNotifier(env=None)          # no URL: dry-run
     >>> hook.dry_run, hook.destination
     (True, '<no URL>')
@@ -539,7 +539,7 @@ class WebhookNotifier(Notifier):
         self.dry_run = (url is None) if dry_run is None else bool(dry_run)
         if not callable(payload):
             raise _fail("payload", "a function Notification -> dict", f"<{type(payload).__name__}>",
-                        "pass e.g. labkit.notify.slack_payload", TypeError)
+                        "pass e.g. labkit.alerting.notifiers.slack_payload", TypeError)
         self._payload = payload
         for arg, value, lo in (("timeout", timeout, 0.0), ("backoff", backoff, 0.0), ("max_backoff", max_backoff, 0.0)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < lo:
@@ -681,7 +681,7 @@ def send_all(notifiers: Iterable, notification, *, dead_letter=None) -> list[Del
 
     Examples
     --------
-    >>> from labkit.alerts import Notification
+    >>> from labkit.alerting.rules import Notification
     >>> import io
     >>> out = io.StringIO()
     >>> [d.status for d in send_all([ConsoleNotifier(out)], Notification.from_message("hi", time="2012-01-01"))]

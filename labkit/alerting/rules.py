@@ -53,7 +53,7 @@ Retraining triggers (:class:`PerformanceTrigger`, :class:`DriftTrigger`, :class:
 Examples
 --------
 >>> import pandas as pd
->>> from labkit.alerts import Rule, evaluate
+>>> from labkit.alerting.rules import Rule, evaluate
 >>> days = pd.date_range("2012-01-01", periods=6, freq="D")
 >>> metrics = pd.DataFrame({"mae": [30, 45, 50, 52, 31, 30]}, index=days)
 >>> rule = Rule("ModelErrorHigh", "mae", ">", 40, for_="1D", severity="high",
@@ -370,7 +370,7 @@ class Rule:
                 raise _fail(f"{match}_of", "at least one condition", [], "add a condition such as ('mae', '>', 40)")
         if severity not in SEVERITIES:
             raise _fail("severity", f"one of {list(SEVERITIES)} (the incident-response playbook)", severity,
-                        "map 'warning' to 'medium' and 'error' to 'high'; see labkit.alerts.PLAYBOOK")
+                        "map 'warning' to 'medium' and 'error' to 'high'; see labkit.alerting.rules.PLAYBOOK")
         labels = _check_labels(labels, "labels", reserved=True)
         if annotation is None:
             annotation = "{rule}: " + (" and " if match == "all" else " or ").join(str(c) for c in conditions) \
@@ -502,7 +502,7 @@ def _as_rules(rules) -> tuple[Rule, ...]:
     out = tuple(rules)
     for i, r in enumerate(out):
         if not isinstance(r, Rule):
-            raise _fail(f"rules[{i}]", "a labkit.alerts.Rule", f"<{type(r).__name__} {r!r}>",
+            raise _fail(f"rules[{i}]", "a labkit.alerting.rules.Rule", f"<{type(r).__name__} {r!r}>",
                         "build it with Rule(name, signal, op, threshold, ...)", TypeError)
     return out
 
@@ -665,7 +665,7 @@ class Notification:
                      value: float = math.nan) -> "Notification":
         """A one-alert notification built by hand (for a monitoring loop or a notifier test)."""
         if severity not in SEVERITIES:
-            raise _fail("severity", f"one of {list(SEVERITIES)}", severity, "see labkit.alerts.PLAYBOOK")
+            raise _fail("severity", f"one of {list(SEVERITIES)}", severity, "see labkit.alerting.rules.PLAYBOOK")
         if status not in ("firing", "resolved"):
             raise _fail("status", "'firing' or 'resolved'", status, "pass status='firing'")
         t = pd.Timestamp.now(tz="UTC").floor("s") if time is None else _as_timestamp(time, "time")
@@ -847,7 +847,7 @@ class AlertEngine:
         self.silences = tuple(silences)
         for i, s in enumerate(self.silences):
             if not isinstance(s, Silence):
-                raise _fail(f"silences[{i}]", "a labkit.alerts.Silence", f"<{type(s).__name__}>",
+                raise _fail(f"silences[{i}]", "a labkit.alerting.rules.Silence", f"<{type(s).__name__}>",
                             "build it with Silence(start, end, {'alertname': ...})", TypeError)
         if isinstance(group_by, str):
             group_by = (group_by,)
@@ -1061,7 +1061,7 @@ def evaluate(rules, metrics: pd.DataFrame, *, silences: Sequence[Silence] = (),
     silences, group_by, dedup, send_resolved
         See :class:`AlertEngine` and the module notes.
     notifiers : sequence, optional
-        Objects with a ``send(notification)`` method (:mod:`labkit.notify`), called with every
+        Objects with a ``send(notification)`` method (:mod:`labkit.alerting.notifiers`), called with every
         notification as it happens. A notifier that raises is logged and skipped: evaluation
         never stops because of a notifier.
 
@@ -1173,7 +1173,7 @@ def detection_delay(history, incidents, *, rules: Sequence[str] | None = None, m
         frame = history
     else:
         raise _fail("history", f"an AlertHistory or its to_frame() (columns 'rule' and {at!r})",
-                    f"<{type(history).__name__}>", "pass the result of labkit.alerts.evaluate(...)", TypeError)
+                    f"<{type(history).__name__}>", "pass the result of labkit.alerting.rules.evaluate(...)", TypeError)
     if rules is not None:
         rules = [rules] if isinstance(rules, str) else list(rules)
         unknown = [r for r in rules if r not in set(frame["rule"])] if len(frame) else []
