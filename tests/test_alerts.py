@@ -17,17 +17,19 @@ from labkit.alerting.rules import (
     SEVERITIES,
     AlertEngine,
     Condition,
-    DataVolumeTrigger,
-    DriftTrigger,
     Notification,
-    PerformanceTrigger,
-    RetrainDecision,
     Rule,
-    Silence,
-    TimeTrigger,
-    decide,
     detection_delay,
     evaluate,
+)
+from labkit.alerting.triggers import (
+    DataVolumeTrigger,
+    DriftTrigger,
+    PerformanceTrigger,
+    Policy,
+    RetrainDecision,
+    TimeTrigger,
+    decide,
     trigger_timeline,
 )
 
@@ -162,7 +164,7 @@ def test_rule_check_direct():
 
 
 # ---------------------------------------------------------------------------------------------
-# deduplication, cooldown, silences, grouping
+# deduplication, cooldown, grouping
 # ---------------------------------------------------------------------------------------------
 def test_dedup_notifies_once_per_episode_and_naive_mode_every_window():
     m = daily(x=[1, 1, 1, 0, 1])
@@ -204,28 +206,6 @@ def test_cooldown_with_naive_mode_is_a_reminder_interval():
     assert [n.time for n in h.notifications] == [d(0), d(2), d(4), d(6)]
 
 
-def test_silence_holds_back_and_releases():
-    m = daily(x=[1, 1, 1, 1, 0])
-    s = Silence("2012-01-01", "2012-01-03", {"alertname": "R"}, comment="maintenance")
-    h = evaluate(Rule("R", "x", ">", 0), m, silences=[s])
-    a = h.alerts[0]
-    assert a.fired_at == d(0) and a.notified_at == d(2) and a.suppressed_by == "silence"
-
-
-def test_silence_for_the_whole_episode_means_no_notification():
-    m = daily(x=[1, 1, 0])
-    h = evaluate([Rule("Low", "x", ">", 0, severity="low"), Rule("High", "x", ">", 0, severity="high")], m,
-                 silences=Silence("2012-01-01", "2012-02-01", {"severity": "low"}))
-    assert h.n_alerts == 2 and h.n_notifications == 1
-    assert {a.rule: a.notified_at for a in h.alerts} == {"Low": None, "High": d(0)}
-
-
-def test_silence_with_labels_that_do_not_match_does_nothing():
-    s = Silence("2012-01-01", "2012-02-01", {"team": "data"})
-    h = evaluate(Rule("R", "x", ">", 0, labels={"team": "ml"}), daily(x=[1]), silences=[s])
-    assert h.n_notifications == 1
-
-
 def test_grouping_by_label_merges_simultaneous_alerts():
     m = daily(drift_temp=[0.3, 0.3], drift_hum=[0.4, 0.1], mae=[50, 30])
     rules = [Rule(f"Drift_{f}", f"drift_{f}", ">", 0.2, labels={"team": "ml", "feature": f}) for f in ("temp", "hum")]
@@ -249,10 +229,9 @@ def test_send_resolved_only_for_notified_alerts():
 
 def test_every_alert_is_notified_or_says_why_not():
     m = daily(x=[1, 0, 1, 0, 1, 1, 0])
-    h = evaluate([Rule("R", "x", ">", 0, cooldown="3D"), Rule("R", "x", ">", 0, cooldown="3D")], m,
-                 silences=[Silence("2012-01-05", "2012-01-06")])
+    h = evaluate([Rule("R", "x", ">", 0, cooldown="3D"), Rule("R", "x", ">", 0, cooldown="3D")], m)
     for a in h.alerts:
-        assert a.notified_at is not None or a.suppressed_by in ("cooldown", "silence", "duplicate")
+        assert a.notified_at is not None or a.suppressed_by in ("cooldown", "duplicate")
 
 
 def test_evaluate_calls_notifiers_and_survives_a_broken_one(caplog):
@@ -302,14 +281,13 @@ def test_to_frame_is_tidy_and_typed():
     assert f["rule"].tolist() == ["A", "A"]
     s = h.summary()
     assert s.loc["Never", "alerts"] == 0 and s.loc["A", "alerts"] == 2 and s.loc["A", "notifications"] == 2
-    nf = h.notifications_frame()
-    assert nf["n_alerts"].tolist() == [1, 1] and list(nf["status"]) == ["firing", "firing"]
+    assert [len(n.alerts) for n in h.notifications] == [1, 1] and {n.status for n in h.notifications} == {"firing"}
     assert [a.rule for a in h.active(d(0))] == ["A"] and h.active(d(1)) == ()
 
 
 def test_empty_history_frames():
     h = evaluate(Rule("A", "x", ">", 0), daily(x=[0, 0]))
-    assert len(h.to_frame()) == 0 and len(h.notifications_frame()) == 0 and len(h) == 0
+    assert len(h.to_frame()) == 0 and h.notifications == () and len(h) == 0
 
 
 def test_results_are_frozen_and_json_friendly():
@@ -374,7 +352,7 @@ def test_unknown_signal_names_the_available_columns():
 @pytest.mark.parametrize("kwargs, exc, match", [
     ({"severity": "warning"}, ValueError, r"severity: expected one of \['critical', 'high', 'medium', 'low'\]"),
     ({"op": "=="}, ValueError, "op: expected one of"),
-    ({"threshold": "high"}, TypeError, "threshold: expected a finite number"),
+    ({"threshold": "high"}, TypeError, "threshold: expected a real number"),
     ({"threshold": float("nan")}, ValueError, "threshold: expected a finite number"),
     ({"threshold": True}, TypeError, "threshold"),
     ({"for_": 5}, TypeError, "give the unit"),
@@ -431,17 +409,13 @@ def test_metrics_errors():
         evaluate([rule, "R2"], daily(x=[1]))
 
 
-def test_silence_errors_and_timezones():
-    with pytest.raises(ValueError, match="swap start and end"):
-        Silence("2012-02-01", "2012-01-01")
-    with pytest.raises(ValueError, match="Silence start"):
-        Silence("not a date", "2012-01-01")
+def test_timezone_aware_windows():
     aware = daily(x=[1, 1]).tz_localize("UTC")
+    assert evaluate(Rule("R", "x", ">", 0), aware).alerts[0].notified_at == pd.Timestamp("2012-01-01", tz="UTC")
+    engine = AlertEngine(Rule("R", "x", ">", 0))
+    engine.step(pd.Timestamp("2012-01-01", tz="UTC"), {"x": 1})
     with pytest.raises(ValueError, match="time-zone kind"):
-        evaluate(Rule("R", "x", ">", 0), aware, silences=[Silence("2012-01-01", "2012-01-02")])
-    ok = evaluate(Rule("R", "x", ">", 0), aware, silences=[Silence("2012-01-01 00:00+00:00", "2012-01-02 00:00+00:00")])
-    assert ok.alerts[0].notified_at == pd.Timestamp("2012-01-02", tz="UTC")
-
+        engine.step("2012-01-02", {"x": 1})
 
 def test_rule_helpers():
     r = Rule("R", "mae", ">", 40, labels={"team": "ml"})
@@ -539,14 +513,14 @@ def test_drift_time_volume_triggers():
     assert not drift.check({"drift_temp": NAN, "drift_hum": NAN}).fired
     assert DriftTrigger("drift_temp").signal == "drift_temp"
     t = TimeTrigger("30D")
-    assert t.check(now="2012-01-31", trained_at="2012-01-01").fired is False
-    assert t.check(now="2012-02-01", trained_at="2012-01-01").reason == "model age 31 days > 30 days"
+    assert t.check(now="2012-01-30", trained_at="2012-01-01").fired is False
+    assert t.check(now="2012-01-31", trained_at="2012-01-01").reason == "model age 30 days >= 30 days"
     v = DataVolumeTrigger(10_000)
     assert v.check(new_labels=9_999).fired is False
     assert v.check(new_labels=10_000).reason == "new labelled rows 10,000 >= 10,000"
     with pytest.raises(TypeError, match="min_new_labels"):
         DataVolumeTrigger(2.5)
-    with pytest.raises(ValueError, match="positive duration"):
+    with pytest.raises(ValueError, match=r"max_age: expected a duration > 0"):
         TimeTrigger("0D")
 
 
@@ -582,7 +556,7 @@ def test_decide_errors_name_the_missing_input():
 def test_trigger_timeline():
     m = daily(mae=[30.0, 33.0, 45.0, 31.0], drift_temp=[0.1, 0.3, 0.1, 0.1], labelled=[10, 10, 10, 10])
     triggers = [PerformanceTrigger("mae", baseline=32.1, tolerance=0.2), DriftTrigger("drift_temp"),
-                TimeTrigger("95D"), DataVolumeTrigger(35)]
+                TimeTrigger("96D"), DataVolumeTrigger(35)]
     tl = trigger_timeline(triggers, m, trained_at="2011-09-30", new_labels="labelled")
     assert list(tl.columns) == ["retrain", "reasons", "performance:mae", "drift:drift_temp", "time:model_age",
                                 "data_volume:new_labels"]
@@ -592,3 +566,33 @@ def test_trigger_timeline():
     assert tl.loc[d(1), "reasons"] == "drift_temp = 0.3 > 0.2"
     with pytest.raises(ValueError, match="new_labels"):
         trigger_timeline(triggers, m, trained_at="2011-09-30", new_labels="labels")
+
+
+def test_policy_combines_triggers_after_its_cooldown():
+    p = Policy("drift", [DriftTrigger("drift", 0.6)], cooldown="30D")
+    assert p.signals == ("drift",) and str(p) == "drift: retrain when drift > 0.6, at most every 30 days"
+    assert not p.decide({"drift": 0.9}, now="2012-01-30", trained_at="2012-01-01")  # 29 days: cooling down
+    d = p.decide({"drift": 0.9}, now="2012-01-31", trained_at="2012-01-01")
+    assert d.retrain and d.reasons[0].reason == "drift = 0.9 > 0.6"
+    never = Policy("never")
+    assert str(never) == "never: never retrain" and not never.decide() and never.signals == ()
+    both = Policy("both", [PerformanceTrigger("wape", baseline=0.2, tolerance=0.25), TimeTrigger("30D")])
+    assert str(both) == "both: retrain when wape > 0.25 (baseline 0.2 +25%) or model age >= 30 days"
+    assert [r.trigger for r in both.decide({"wape": 0.3}, now="2012-03-01", trained_at="2012-01-01").reasons] == [
+        "performance", "time"]
+    with pytest.raises(ValueError, match="now= and trained_at="):
+        p.decide({"drift": 0.9})
+    with pytest.raises(TypeError, match=r"triggers\[0\]"):
+        Policy("bad", ["drift > 0.6"])
+
+
+def test_any_object_with_check_is_a_trigger():
+    class OnDates:
+        name, signals = "on-dates", ()
+
+        def check(self, metrics=None, *, now=None, trained_at=None, new_labels=None):
+            from labkit.alerting.triggers import TriggerResult
+            fired = pd.Timestamp(now) == pd.Timestamp("2012-01-10")
+            return TriggerResult("custom", self.name, "date", now, "==", "2012-01-10", fired, f"scheduled: {fired}")
+
+    assert decide(OnDates(), now="2012-01-10").retrain and not decide([OnDates()], now="2012-01-11").retrain

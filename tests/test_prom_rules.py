@@ -181,19 +181,22 @@ def test_for_zero_omits_for():
 
 
 # ---------------------------------------------------------------------------------------------
-# the YAML writer
+# the YAML (PyYAML) round trip
 # ---------------------------------------------------------------------------------------------
 @given(st.text(max_size=40))
 def test_yaml_strings_round_trip(text):
-    doc = {"groups": [{"name": text, "rules": [{"alert": "A", "annotations": {"summary": text}}]}]}
-    assert yaml.safe_load(prom_rules._dump_yaml(doc)) == doc
+    rule = Rule("A", "mae", ">", 40, summary=text.replace("{", "").replace("}", ""))
+    doc = yaml.safe_load(render_rules([rule], group=text, header=""))
+    assert doc["groups"][0]["name"] == text
+    assert doc["groups"][0]["rules"][0]["annotations"]["summary"] == (rule.summary or "mae > 40")
 
 
 @pytest.mark.parametrize("text", ["30s", "10m", "1e3", "0.75", "true", "No", "null", "~", "2012-10-29", "0x1F",
                                   "- item", "a: b", "x #y", "{{ $value }}", "'quoted'", '"dq"', " pad", "",
                                   "ml_feature_drift_score{feature=\"temp\"} > 0.2", "é", "line\nbreak"])
 def test_yaml_tricky_strings(text):
-    assert yaml.safe_load(prom_rules._dump_yaml({"k": text})) == {"k": text}
+    doc = yaml.safe_load(render_rules([Rule("A", "x", ">", 1)], group=text, signals={"x": text or "up"}, header=""))
+    assert doc["groups"][0]["name"] == text and doc["groups"][0]["rules"][0]["expr"] == f"{text or 'up'} > 1"
 
 
 def test_write_rules_default_path_is_under_artifacts(tmp_path, monkeypatch):

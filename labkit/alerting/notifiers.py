@@ -1,46 +1,20 @@
 """Notifiers: tell someone an alert fired, and never lose the alert when telling fails.
 
-Three notifiers share one contract, ``send(notification) -> Delivery``, and **never raise**:
+Every notifier has one method, ``send(notification) -> Delivery``, and it **never raises**:
+:class:`ConsoleNotifier` prints, :class:`FileNotifier` appends JSON lines, :class:`WebhookNotifier`
+POSTs a Slack-compatible payload (:func:`slack_payload`, or :func:`pagerduty_payload`). Whatever
+cannot be delivered after the retries (:class:`Retry`) is written to a dead-letter file, so every
+notification is delivered, dry-run, or dead-lettered. The webhook URL is a secret: it is never
+printed or logged in full (:func:`redact_url`); without one the webhook runs dry. Details:
+``docs/alerting.md``.
 
-* :class:`ConsoleNotifier` prints the message (the only place labkit prints);
-* :class:`FileNotifier` appends one JSON line per notification (default
-  ``<artifacts>/alerts/notifications.jsonl``);
-* :class:`WebhookNotifier` POSTs JSON to a webhook: a Slack-compatible payload by default
-  (:func:`slack_payload`), or any payload builder such as :func:`pagerduty_payload`.
-
-The webhook URL is a secret (whoever has a Slack webhook URL can post to the channel). It comes
-from ``SLACK_WEBHOOK_URL`` or an explicit ``url=`` and is never printed or logged in full: every
-message shows it redacted to scheme + host + ``/…`` (:func:`redact_url`). Without a URL the
-notifier runs in **dry-run** mode: it says so (log message and the returned
-:class:`Delivery`'s ``status="dry_run"``) and writes what it would have sent to
-``<artifacts>/alerts/dry_run.jsonl``.
-
-Failures and the dead-letter file
----------------------------------
-Transient failures (HTTP 5xx, 408, 429, timeouts, connection refused or reset) are retried up
-to ``max_attempts`` times with bounded exponential backoff and jitter: the wait after attempt
-*k* (k = 0, 1, ...) is ``min(max_backoff, backoff * 2**k)`` shortened by a random fraction of up
-to ``jitter`` (a 429's ``Retry-After`` is honoured, capped at ``max_backoff``). Permanent
-failures (a malformed URL, a non-http(s) scheme, other 4xx answers, redirects) are not retried.
-Whatever still failed is appended to the dead-letter file (default
-``<artifacts>/alerts/dead_letter.jsonl``) with the notification, the error and the redacted
-destination. **Invariant: every notification is delivered, written to the dry-run file, or in
-the dead-letter file**; only if even that file cannot be written is the record logged at ERROR
-level (status ``"lost"``). Sleeping and jitter are injectable (``sleep=``, ``seed=``) so tests
-run instantly and deterministically.
-
-Examples
---------
 >>> from labkit.alerting.rules import Notification
->>> from labkit.alerting.notifiers import ConsoleNotifier, redact_url
 >>> note = Notification.from_message("MAE is 55.0, threshold 40", severity="high",
 ...                                  rule="ModelErrorHigh", time="2012-03-01")
 >>> ConsoleNotifier().send(note).status
 2012-03-01 00:00 [FIRING] ModelErrorHigh (high)
 - MAE is 55.0, threshold 40
 'delivered'
->>> redact_url("https://hooks.slack.com/services/T000/B000/XXXXXXXX")
-'https://hooks.slack.com/…'
 """
 from __future__ import annotations
 
@@ -59,28 +33,19 @@ import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Mapping
+from typing import Callable, Mapping
 from urllib.parse import urlsplit
 
 import pandas as pd
 
+from labkit._validate import check_int, check_number, fail
 from labkit.alerting.rules import PLAYBOOK, Notification
 from labkit.paths import artifacts_dir
 
 log = logging.getLogger(__name__)
 
-__all__ = [
-    "Delivery",
-    "Notifier",
-    "ConsoleNotifier",
-    "FileNotifier",
-    "WebhookNotifier",
-    "slack_payload",
-    "pagerduty_payload",
-    "redact_url",
-    "send_all",
-    "DEFAULT_URL_ENV",
-]
+__all__ = ["Delivery", "Retry", "Notifier", "ConsoleNotifier", "FileNotifier", "WebhookNotifier", "slack_payload",
+           "redact_url", "DEFAULT_URL_ENV"]
 
 #: The environment variable the Slack webhook URL is read from.
 DEFAULT_URL_ENV = "SLACK_WEBHOOK_URL"
@@ -90,35 +55,13 @@ _RETRY_STATUS = {408, 429}
 _SECRET_KEYS = ("routing_key", "token", "password", "secret")
 
 
-def _fail(argument: str, expected: str, got, fix: str, exc: type[Exception] = ValueError) -> Exception:
-    shown = got if isinstance(got, str) and got.startswith("<") else repr(got)
-    return exc(f"{argument}: expected {expected}, got {shown}. Fix: {fix}")
-
-
 @dataclass(frozen=True)
 class Delivery:
     """What happened to one notification at one notifier.
 
-    Attributes
-    ----------
-    notifier : str
-        The notifier's name (``"console"``, ``"file"``, ``"slack"``, ...).
-    status : str
-        ``"delivered"``, ``"dry_run"`` (nothing sent: no URL configured), ``"dead_lettered"``
-        (failed, recorded in the dead-letter file) or ``"lost"`` (failed and the dead-letter file
-        could not be written either: logged at ERROR level).
-    attempts : int
-        Delivery attempts made (0 when none could be made).
-    destination : str
-        Where it went, redacted (``https://hooks.slack.com/…``, a file path, ``stdout``).
-    http_status : int or None
-        The last HTTP status received, if any.
-    error : str or None
-        The last error, with the URL redacted.
-    message : str
-        One readable line about the outcome.
-    path : str or None
-        The file written (JSON lines, dry-run or dead-letter file).
+    ``status`` is "delivered", "dry_run" (no URL: nothing sent), "dead_lettered" (failed, kept in
+    the dead-letter file ``path``) or "lost" (failed, and the dead-letter file could not be
+    written either: logged at ERROR level). ``destination`` and ``error`` are redacted.
     """
 
     notifier: str
@@ -139,9 +82,36 @@ class Delivery:
         return asdict(self)
 
 
-# ---------------------------------------------------------------------------------------------
-# URL handling
-# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Retry:
+    """How a webhook retries transient failures (5xx, 408, 429, timeouts, refused connections).
+
+    Up to ``max_attempts`` attempts of ``timeout`` seconds each; the wait after attempt k is
+    ``min(max_backoff, backoff * 2**k)``, shortened by a random fraction of up to ``jitter``
+    (seeded by ``seed``); a 429's ``Retry-After`` is honoured up to ``max_backoff``. ``sleep``
+    is injectable so tests run instantly.
+    """
+
+    max_attempts: int = 4
+    backoff: float = 0.5
+    max_backoff: float = 8.0
+    jitter: float = 0.5
+    timeout: float = 5.0
+    seed: int | None = None
+    sleep: Callable[[float], None] | None = None
+
+    def __post_init__(self):
+        check_int(self.max_attempts, "max_attempts", func="Retry", low=1)
+        for name in ("backoff", "max_backoff"):
+            check_number(getattr(self, name), name, func="Retry", low=0)
+        check_number(self.jitter, "jitter", func="Retry", low=0, high=1)
+        check_number(self.timeout, "timeout", func="Retry", low=0, low_open=True)
+
+    def delays(self) -> list[float]:
+        """The upper bounds of the waits between attempts (before jitter)."""
+        return [min(self.max_backoff, self.backoff * 2 ** k) for k in range(self.max_attempts - 1)]
+
+
 def _url_problem(url) -> str | None:
     """Why ``url`` cannot be used for a webhook (never quoting it), or None when it can."""
     if not isinstance(url, str):
@@ -155,20 +125,15 @@ def _url_problem(url) -> str | None:
         return "the URL cannot be parsed (bad port or brackets)"
     if parts.scheme.lower() not in ("http", "https"):
         shown = parts.scheme if parts.scheme.isalpha() and len(parts.scheme) < 10 else "?"
-        return f"the URL's scheme must be http or https (got {shown!r})" if parts.scheme else \
-            "the URL has no scheme (expected https://...)"
-    if not parts.hostname:
-        return "the URL has no host"
-    if port == 0:
-        return "the URL's port is 0"
+        return f"the URL's scheme must be http or https (got {shown!r})" if parts.scheme else "the URL has no scheme"
+    if not parts.hostname or port == 0:
+        return "the URL has no host" if not parts.hostname else "the URL's port is 0"
     return None
 
 
 def redact_url(url) -> str:
     """Scheme + host (+ port) + ``/…``: safe to print or log.
 
-    Examples
-    --------
     >>> redact_url("https://user:pw@hooks.slack.com:443/services/T0/B0/secret?x=1")
     'https://hooks.slack.com:443/…'
     >>> redact_url("not a url"), redact_url(None)
@@ -179,11 +144,8 @@ def redact_url(url) -> str:
     if _url_problem(url) is not None:
         return "<malformed URL>"
     parts = urlsplit(url)
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    port = f":{parts.port}" if parts.port is not None else ""
-    return f"{parts.scheme.lower()}://{host}{port}/…"
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    return f"{parts.scheme.lower()}://{host}{f':{parts.port}' if parts.port is not None else ''}/…"
 
 
 def _scrub(text: str, url: str | None) -> str:
@@ -192,25 +154,19 @@ def _scrub(text: str, url: str | None) -> str:
         return text
     pieces = {url, url.rstrip("/")}
     try:
-        parts = urlsplit(url)
-        pieces |= {parts.path, parts.query, parts.netloc, parts.path + ("?" + parts.query if parts.query else "")}
-        if parts.username:
-            pieces.add(parts.username)
-        if parts.password:
-            pieces.add(parts.password)
+        p = urlsplit(url)
+        pieces |= {p.path, p.query, p.netloc, p.path + ("?" + p.query if p.query else ""), p.username, p.password}
     except ValueError:
         pass
-    for piece in sorted((p for p in pieces if p and len(p) > 1 and p != "/"), key=len, reverse=True):
+    for piece in sorted((x for x in pieces if x and len(x) > 1 and x != "/"), key=len, reverse=True):
         text = text.replace(piece, "…")
     return text
 
 
 def _is_loopback(url: str) -> bool:
     host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
 
@@ -222,14 +178,14 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
-# ---------------------------------------------------------------------------------------------
-# files
-# ---------------------------------------------------------------------------------------------
-def _redact_payload(obj):
+def _clean(obj):
+    """JSON-safe copy: NaN/inf -> None, secret payload keys -> "…"."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
     if isinstance(obj, Mapping):
-        return {k: ("…" if k in _SECRET_KEYS and v else _redact_payload(v)) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_redact_payload(v) for v in obj]
+        return {k: ("…" if k in _SECRET_KEYS and v else _clean(v)) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
     return obj
 
 
@@ -238,48 +194,24 @@ def _append_jsonl(path: Path, record: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with _WRITE_LOCK, open(path, "a", encoding="utf-8") as fh:
         fh.write(line)
-        fh.flush()
 
 
 def _now_iso() -> str:
     return pd.Timestamp.now(tz="UTC").isoformat()
 
 
-def _as_notification(obj) -> Notification:
+def _as_notification(obj, func: str = "send") -> Notification:
     if isinstance(obj, Notification):
         return obj
     if isinstance(obj, str):
         return Notification.from_message(obj)
-    raise _fail("notification", "a labkit.alerting.rules.Notification (or a message string)", f"<{type(obj).__name__}>",
-                "send what evaluate()/AlertEngine.step() return, or Notification.from_message('...')", TypeError)
+    raise fail(func, "notification", "a labkit Notification (or a message string)", f"<{type(obj).__name__}>",
+               "send what evaluate()/AlertEngine.step() return, or Notification.from_message('...')", TypeError)
 
 
-def _clean_floats(obj):
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, Mapping):
-        return {k: _clean_floats(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_clean_floats(v) for v in obj]
-    return obj
-
-
-# ---------------------------------------------------------------------------------------------
-# notifiers
-# ---------------------------------------------------------------------------------------------
 class Notifier:
-    """Base class: ``send()`` never raises; failures end in the dead-letter file.
-
-    Subclasses implement ``_deliver(notification) -> Delivery`` and may raise: :meth:`send`
-    turns any exception into a dead-letter record.
-
-    Parameters
-    ----------
-    name : str
-        Shown in deliveries, logs and dead-letter records.
-    dead_letter : path, optional
-        Dead-letter file (default ``<artifacts>/alerts/dead_letter.jsonl``, resolved at send time).
-    """
+    """Base class: ``send()`` never raises; a subclass's ``_deliver(note) -> Delivery`` may, and any
+    exception becomes a dead-letter record (default ``<artifacts>/alerts/dead_letter.jsonl``)."""
 
     def __init__(self, name: str, *, dead_letter: str | os.PathLike | None = None):
         self.name = str(name)
@@ -288,7 +220,7 @@ class Notifier:
     @property
     def dead_letter_path(self) -> Path:
         """Where undeliverable notifications go."""
-        return self._dead_letter if self._dead_letter is not None else artifacts_dir("alerts") / "dead_letter.jsonl"
+        return self._dead_letter or artifacts_dir("alerts") / "dead_letter.jsonl"
 
     @property
     def destination(self) -> str:
@@ -302,14 +234,13 @@ class Notifier:
         try:
             note = _as_notification(notification)
         except TypeError as exc:
-            return self._dead_letter_record({"unreadable": repr(notification)[:2000]}, None, attempts=0,
-                                            error=str(exc), http_status=None)
+            return self.dead_letter({"unreadable": repr(notification)[:2000]}, error=str(exc), attempts=0)
         try:
             return self._deliver(note)
         except Exception as exc:  # the monitoring loop must never crash because of a notifier
             error = self._scrub(f"{type(exc).__name__}: {exc}")
             log.warning("notifier %s failed on %s: %s", self.name, note.title, error)
-            return self._dead_letter_record(note.to_dict(), None, attempts=1, error=error, http_status=None)
+            return self.dead_letter(note.to_dict(), error=error)
 
     def _deliver(self, note: Notification) -> Delivery:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -317,12 +248,12 @@ class Notifier:
     def _scrub(self, text: str) -> str:
         return text
 
-    def _dead_letter_record(self, notification: dict, payload, *, attempts: int, error: str | None,
-                            http_status: int | None) -> Delivery:
+    def dead_letter(self, notification: dict, payload=None, *, error: str | None, attempts: int = 1,
+                    http_status: int | None = None) -> Delivery:
+        """Record an undeliverable notification in the dead-letter file (or log it as lost)."""
         record = {"dead_lettered_at": _now_iso(), "notifier": self.name, "destination": self.destination,
                   "attempts": attempts, "http_status": http_status, "error": error,
-                  "notification": _clean_floats(notification),
-                  "payload": None if payload is None else _clean_floats(_redact_payload(payload))}
+                  "notification": _clean(notification), "payload": _clean(payload)}
         path = self.dead_letter_path
         try:
             _append_jsonl(path, record)
@@ -330,7 +261,7 @@ class Notifier:
             log.error("notifier %s: could not write the dead-letter file %s (%s); LOST notification: %s",
                       self.name, path, type(exc).__name__, json.dumps(record, default=str))
             return Delivery(self.name, "lost", attempts, self.destination, http_status, error,
-                            f"failed ({error}) and the dead-letter file could not be written", None)
+                            f"failed ({error}) and the dead-letter file could not be written")
         log.warning("notifier %s: gave up after %d attempt(s) (%s); written to dead-letter file %s",
                     self.name, attempts, error, path)
         return Delivery(self.name, "dead_lettered", attempts, self.destination, http_status, error,
@@ -338,13 +269,7 @@ class Notifier:
 
 
 class ConsoleNotifier(Notifier):
-    """Print each notification (time, title and one line per alert).
-
-    Parameters
-    ----------
-    stream : file-like, optional
-        Where to print (default: ``sys.stdout`` at the time of sending).
-    """
+    """Print each notification (time, title, one line per alert) to ``stream`` (default stdout)."""
 
     def __init__(self, stream=None, *, name: str = "console", dead_letter=None):
         super().__init__(name, dead_letter=dead_letter)
@@ -355,19 +280,12 @@ class ConsoleNotifier(Notifier):
         return "stdout" if self._stream is None else getattr(self._stream, "name", "stream")
 
     def _deliver(self, note: Notification) -> Delivery:
-        stream = self._stream if self._stream is not None else sys.stdout
-        print(f"{note.time:%Y-%m-%d %H:%M} {note.text}", file=stream, flush=True)
+        print(f"{note.time:%Y-%m-%d %H:%M} {note.text}", file=self._stream or sys.stdout, flush=True)
         return Delivery(self.name, "delivered", 1, self.destination, message="printed")
 
 
 class FileNotifier(Notifier):
-    """Append each notification as one JSON line (see :meth:`Notification.to_dict`).
-
-    Parameters
-    ----------
-    path : path, optional
-        Default ``<artifacts>/alerts/notifications.jsonl`` (resolved at send time).
-    """
+    """Append each notification as one JSON line (default ``<artifacts>/alerts/notifications.jsonl``)."""
 
     def __init__(self, path: str | os.PathLike | None = None, *, name: str = "file", dead_letter=None):
         super().__init__(name, dead_letter=dead_letter)
@@ -375,36 +293,32 @@ class FileNotifier(Notifier):
 
     @property
     def path(self) -> Path:
-        return self._path if self._path is not None else artifacts_dir("alerts") / "notifications.jsonl"
+        return self._path or artifacts_dir("alerts") / "notifications.jsonl"
 
     @property
     def destination(self) -> str:
         return str(self.path)
 
     def _deliver(self, note: Notification) -> Delivery:
-        path = self.path
-        _append_jsonl(path, {"sent_at": _now_iso(), **_clean_floats(note.to_dict())})
-        return Delivery(self.name, "delivered", 1, str(path), message=f"appended to {path}", path=str(path))
+        _append_jsonl(self.path, {"sent_at": _now_iso(), **_clean(note.to_dict())})
+        return Delivery(self.name, "delivered", 1, str(self.path), message=f"appended to {self.path}",
+                        path=str(self.path))
+
+
+def _truncate(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def slack_payload(notification: Notification, *, channel: str | None = None, username: str | None = None) -> dict:
     """A Slack incoming-webhook payload: fallback ``text`` plus Block Kit ``blocks``.
 
-    ``channel``/``username`` are added only when given (legacy webhooks honour them; app
-    webhooks post to their own channel).
-
-    Examples
-    --------
-    >>> from labkit.alerting.rules import Notification
     >>> n = Notification.from_message("mae > 40 for 2 days", severity="critical", rule="ModelErrorHigh",
     ...                               time="2012-03-01")
     >>> p = slack_payload(n)
-    >>> p["text"]
-    ':rotating_light: [FIRING] ModelErrorHigh (critical): mae &gt; 40 for 2 days'
-    >>> [b["type"] for b in p["blocks"]]
-    ['header', 'section', 'context']
+    >>> p["text"], [b["type"] for b in p["blocks"]]
+    (':rotating_light: [FIRING] ModelErrorHigh (critical): mae &gt; 40 for 2 days', ['header', 'section', 'context'])
     """
-    note = _as_notification(notification)
+    note = _as_notification(notification, "slack_payload")
     icon = ":white_check_mark:" if note.status == "resolved" else {
         "critical": ":rotating_light:", "high": ":red_circle:", "medium": ":large_orange_circle:",
         "low": ":large_blue_circle:"}.get(note.severity, ":bell:")
@@ -416,8 +330,7 @@ def slack_payload(notification: Notification, *, channel: str | None = None, use
     more = f" (+{len(note.alerts) - 1} more)" if len(note.alerts) > 1 else ""
     lines = [f"• *{esc(a['rule'])}* ({esc(a['severity'])}): {esc(a['message'])}" for a in note.alerts]
     context = f"labkit · window {note.time:%Y-%m-%d %H:%M} · severity *{note.severity}*"
-    if note.severity in PLAYBOOK:
-        context += f" ({esc(PLAYBOOK[note.severity])})"
+    context += f" ({esc(PLAYBOOK[note.severity])})" if note.severity in PLAYBOOK else ""
     payload = {
         "text": _truncate(f"{icon} {esc(note.title)}: {esc(first)}{more}", 3000),
         "blocks": [
@@ -426,146 +339,49 @@ def slack_payload(notification: Notification, *, channel: str | None = None, use
             {"type": "context", "elements": [{"type": "mrkdwn", "text": _truncate(context, 3000)}]},
         ],
     }
-    if channel is not None:
-        payload["channel"] = channel
-    if username is not None:
-        payload["username"] = username
+    payload.update({k: v for k, v in (("channel", channel), ("username", username)) if v is not None})
     return payload
-
-
-_PD_SEVERITY = {"critical": "critical", "high": "error", "medium": "warning", "low": "info"}
-
-
-def pagerduty_payload(notification: Notification, *, routing_key: str, source: str = "labkit",
-                      component: str = "model") -> dict:
-    """A PagerDuty Events API v2 event: ``trigger`` for firing, ``resolve`` for resolved.
-
-    Severities map critical→critical, high→error, medium→warning, low→info; ``dedup_key`` is the
-    notification's group key, so the resolve event closes the incident its trigger opened. POST
-    it to ``https://events.pagerduty.com/v2/enqueue``, e.g. with
-    ``WebhookNotifier(url, name="pagerduty", env=None,
-    payload=functools.partial(pagerduty_payload, routing_key=KEY))``. The routing key is a
-    secret: dead-letter and dry-run records show it as ``"…"``.
-
-    Examples
-    --------
-    >>> from labkit.alerting.rules import Notification
-    >>> n = Notification.from_message("p95 latency 0.8 s", severity="high", rule="HighPredictionLatency",
-    ...                               time="2012-03-01")
-    >>> e = pagerduty_payload(n, routing_key="R0123456789")
-    >>> e["event_action"], e["payload"]["severity"], e["payload"]["summary"]
-    ('trigger', 'error', '[FIRING] HighPredictionLatency (high): p95 latency 0.8 s')
-    """
-    note = _as_notification(notification)
-    if not isinstance(routing_key, str) or not routing_key.strip():
-        raise _fail("routing_key", "the PagerDuty integration key (a non-empty string)", "<missing>",
-                    "pass routing_key=os.environ['PAGERDUTY_ROUTING_KEY']", TypeError)
-    event = {"routing_key": routing_key, "event_action": "resolve" if note.status == "resolved" else "trigger",
-             "dedup_key": note.group_key}
-    if event["event_action"] == "trigger":
-        first = note.alerts[0]["message"] if note.alerts else ""
-        event["payload"] = {
-            "summary": _truncate(f"{note.title}: {first}", 1024),
-            "source": source,
-            "severity": _PD_SEVERITY.get(note.severity, "warning"),
-            "timestamp": note.time.isoformat(),
-            "component": component,
-            "group": note.group_labels.get("alertname", ", ".join(note.rules)),
-            "class": ", ".join(note.rules),
-            "custom_details": _clean_floats({"alerts": [dict(a) for a in note.alerts],
-                                             "playbook": PLAYBOOK.get(note.severity, "")}),
-        }
-    return event
-
-
-def _truncate(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class WebhookNotifier(Notifier):
     """POST notifications as JSON to a webhook (Slack by default), with retries and a dead letter.
 
-    Parameters
-    ----------
-    url : str, optional
-        The webhook URL. Default: the environment variable ``env`` (``SLACK_WEBHOOK_URL``). Never
-        printed or logged in full.
-    name : str, default "slack"
-    payload : callable, default :func:`slack_payload`
-        Builds the JSON body from a :class:`~labkit.alerting.rules.Notification`.
-    env : str or None, default "SLACK_WEBHOOK_URL"
-        Where to read the URL when ``url`` is not given (None: do not look).
-    dry_run : bool, optional
-        Default: True exactly when no URL is configured. Dry-run sends nothing, says so, and
-        writes the payload to ``dry_run_file``.
-    timeout : float, default 5.0
-        Seconds per attempt (connect and read).
-    max_attempts : int, default 4
-        Attempts for transient failures (1 = no retry).
-    backoff, max_backoff : float, default 0.5 and 8.0
-        Base and cap of the exponential backoff, in seconds.
-    jitter : float in [0, 1], default 0.5
-        Each wait is shortened by a random fraction of up to ``jitter``.
-    seed : int, optional
-        Seed of the jitter's random generator (the notifier owns it).
-    sleep : callable, optional
-        Called with the seconds to wait (default ``time.sleep``; tests inject a recorder).
-    dead_letter, dry_run_file : path, optional
-        Default ``<artifacts>/alerts/dead_letter.jsonl`` and ``<artifacts>/alerts/dry_run.jsonl``.
+    The URL comes from ``url`` or the environment variable ``env``; without one (or with
+    ``dry_run=True``) nothing is sent: the payload is written to ``dry_run_file`` (default
+    ``<artifacts>/alerts/dry_run.jsonl``) and the delivery says so. ``payload`` builds the JSON
+    body from a notification; ``retry`` says how transient failures are retried.
 
-    Examples
-    --------
-    >>> import logging, os
-    >>> from labkit.alerting.rules import Notification
-    >>> hook = WebhookNotifier(env=None)          # no URL: dry-run
-    >>> hook.dry_run, hook.destination
-    (True, '<no URL>')
-    >>> hook = WebhookNotifier("https://hooks.slack.com/services/T0/B0/XYZ", seed=0)
-    >>> hook
+    >>> WebhookNotifier(env=None).dry_run
+    True
+    >>> WebhookNotifier("https://hooks.slack.com/services/T0/B0/XYZ")
     WebhookNotifier(name='slack', destination='https://hooks.slack.com/…', dry_run=False)
     """
 
     def __init__(self, url: str | None = None, *, name: str = "slack",
                  payload: Callable[[Notification], dict] = slack_payload, env: str | None = DEFAULT_URL_ENV,
-                 dry_run: bool | None = None, timeout: float = 5.0, max_attempts: int = 4, backoff: float = 0.5,
-                 max_backoff: float = 8.0, jitter: float = 0.5, seed: int | None = None,
-                 sleep: Callable[[float], None] | None = None, dead_letter=None, dry_run_file=None):
+                 dry_run: bool | None = None, retry: Retry | None = None, dead_letter=None, dry_run_file=None):
         super().__init__(name, dead_letter=dead_letter)
-        url = url or None  # an empty string counts as "not configured"
-        if url is None and env:
-            url = os.environ.get(env) or None
-        self._url = url
-        self._env = env
-        self.dry_run = (url is None) if dry_run is None else bool(dry_run)
+        self._url = url or (os.environ.get(env) if env else None) or None  # "" counts as not configured
+        self._why_dry = "dry_run=True" if self._url else (f"{env} is not set" if env else "no url was given")
+        self.dry_run = (self._url is None) if dry_run is None else bool(dry_run)
         if not callable(payload):
-            raise _fail("payload", "a function Notification -> dict", f"<{type(payload).__name__}>",
-                        "pass e.g. labkit.alerting.notifiers.slack_payload", TypeError)
-        self._payload = payload
-        for arg, value, lo in (("timeout", timeout, 0.0), ("backoff", backoff, 0.0), ("max_backoff", max_backoff, 0.0)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < lo:
-                raise _fail(arg, "a finite number of seconds >= 0", value, f"pass e.g. {arg}=1.0")
-        if timeout <= 0:
-            raise _fail("timeout", "a number of seconds > 0", timeout, "pass e.g. timeout=5.0")
-        if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
-            raise _fail("max_attempts", "a whole number >= 1", max_attempts, "pass e.g. max_attempts=4")
-        if isinstance(jitter, bool) or not isinstance(jitter, (int, float)) or not 0 <= jitter <= 1:
-            raise _fail("jitter", "a fraction in [0, 1]", jitter, "pass e.g. jitter=0.5")
-        self.timeout, self.max_attempts = float(timeout), int(max_attempts)
-        self.backoff, self.max_backoff, self.jitter = float(backoff), float(max_backoff), float(jitter)
-        self._rng = random.Random(seed)
-        self._sleep = time.sleep if sleep is None else sleep
+            raise fail("WebhookNotifier", "payload", "a function Notification -> dict", f"<{type(payload).__name__}>",
+                       "pass e.g. labkit.alerting.notifiers.slack_payload", TypeError)
+        self._payload, self.retry = payload, retry or Retry()
+        if not isinstance(self.retry, Retry):
+            raise fail("WebhookNotifier", "retry", "a Retry", self.retry, "pass e.g. Retry(max_attempts=3)", TypeError)
+        self._rng = random.Random(self.retry.seed)
+        self._sleep = time.sleep if self.retry.sleep is None else self.retry.sleep
         self._dry_run_file = None if dry_run_file is None else Path(dry_run_file)
         self._opener = None
         if self.dry_run:
-            why = "dry_run=True" if url is not None else (
-                f"{env} is not set" if env else "no url was given")
             log.warning("notifier %s: dry-run mode (%s): notifications are written to a file, not sent",
-                        self.name, why)
-        elif _url_problem(url) is not None:
+                        self.name, self._why_dry)
+        elif _url_problem(self._url) is not None:
             log.warning("notifier %s: the webhook URL is unusable (%s); notifications will go to the "
-                        "dead-letter file", self.name, _url_problem(url))
-        else:
-            proxies = urllib.request.ProxyHandler({}) if _is_loopback(url) else urllib.request.ProxyHandler()
+                        "dead-letter file", self.name, _url_problem(self._url))
+        else:  # no proxy for loopback: a proxy would see the secret URL and cannot reach 127.0.0.1 anyway
+            proxies = urllib.request.ProxyHandler({} if _is_loopback(self._url) else None)
             self._opener = urllib.request.build_opener(proxies, _NoRedirect())
 
     @property
@@ -575,7 +391,7 @@ class WebhookNotifier(Notifier):
 
     @property
     def dry_run_path(self) -> Path:
-        return self._dry_run_file if self._dry_run_file is not None else artifacts_dir("alerts") / "dry_run.jsonl"
+        return self._dry_run_file or artifacts_dir("alerts") / "dry_run.jsonl"
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, destination={self.destination!r}, dry_run={self.dry_run})"
@@ -583,125 +399,67 @@ class WebhookNotifier(Notifier):
     def _scrub(self, text: str) -> str:
         return _scrub(text, self._url)
 
-    def delays(self, n: int | None = None) -> list[float]:
-        """The upper bounds of the waits between attempts (before jitter), for ``n`` retries."""
-        n = self.max_attempts - 1 if n is None else n
-        return [min(self.max_backoff, self.backoff * 2 ** k) for k in range(n)]
-
     def _wait(self, k: int, retry_after: float | None) -> float:
         if retry_after is not None:
-            return min(self.max_backoff, max(0.0, retry_after))
-        cap = min(self.max_backoff, self.backoff * 2 ** k)
-        return cap * (1.0 - self.jitter * self._rng.random())
+            return min(self.retry.max_backoff, max(0.0, retry_after))
+        return self.retry.delays()[k] * (1.0 - self.retry.jitter * self._rng.random())
 
     def _deliver(self, note: Notification) -> Delivery:
         payload = self._payload(note)
-        body = json.dumps(_clean_floats(payload), ensure_ascii=False, allow_nan=False).encode("utf-8")
+        body = json.dumps(_clean(payload), ensure_ascii=False, allow_nan=False).encode("utf-8")
         if self.dry_run:
             path = self.dry_run_path
             _append_jsonl(path, {"time": _now_iso(), "notifier": self.name, "destination": self.destination,
-                                 "notification": _clean_floats(note.to_dict()),
-                                 "payload": _clean_floats(_redact_payload(payload))})
-            why = "dry_run=True" if self._url is not None else (
-                f"{self._env} is not set" if self._env else "no url was given")
-            msg = f"dry-run ({why}): nothing was sent to {self.name}; the payload was written to {path}"
+                                 "notification": _clean(note.to_dict()), "payload": _clean(payload)})
+            msg = f"dry-run ({self._why_dry}): nothing was sent to {self.name}; the payload was written to {path}"
             log.info("notifier %s: %s (%s)", self.name, msg, note.title)
             return Delivery(self.name, "dry_run", 0, self.destination, message=msg, path=str(path))
-        problem = _url_problem(self._url)
-        if problem is not None:
-            return self._dead_letter_record(note.to_dict(), payload, attempts=0,
-                                            error=f"malformed webhook URL: {problem}", http_status=None)
-        status, error = None, None
-        attempt = 0
-        for attempt in range(1, self.max_attempts + 1):
+        if _url_problem(self._url) is not None:
+            return self.dead_letter(note.to_dict(), payload, error=f"malformed webhook URL: {_url_problem(self._url)}",
+                                    attempts=0)
+        for attempt in range(1, self.retry.max_attempts + 1):
             status, error, retryable, retry_after = self._post_once(body)
             if error is None:
                 log.info("notifier %s: delivered %s to %s (HTTP %s, attempt %d)", self.name, note.title,
                          self.destination, status, attempt)
                 return Delivery(self.name, "delivered", attempt, self.destination, status, None,
                                 f"delivered (HTTP {status}) after {attempt} attempt(s)")
-            if not retryable or attempt == self.max_attempts:
+            if not retryable or attempt == self.retry.max_attempts:
                 break
             wait = self._wait(attempt - 1, retry_after)
             log.warning("notifier %s: attempt %d/%d to %s failed (%s); retrying in %.2f s", self.name, attempt,
-                        self.max_attempts, self.destination, error, wait)
+                        self.retry.max_attempts, self.destination, error, wait)
             self._sleep(wait)
-        return self._dead_letter_record(note.to_dict(), payload, attempts=attempt, error=error, http_status=status)
+        return self.dead_letter(note.to_dict(), payload, error=error, attempts=attempt, http_status=status)
 
     def _post_once(self, body: bytes) -> tuple[int | None, str | None, bool, float | None]:
         """One POST: (http_status, error or None, retryable, retry_after seconds)."""
-        request = urllib.request.Request(self._url, data=body, method="POST",
-                                         headers={"Content-Type": "application/json",
-                                                  "User-Agent": "labkit-notify/0.1"})
+        request = urllib.request.Request(self._url, data=body, method="POST", headers={
+            "Content-Type": "application/json", "User-Agent": "labkit-notify/0.1"})
+        timeout = self.retry.timeout
         try:
-            with self._opener.open(request, timeout=self.timeout) as response:
+            with self._opener.open(request, timeout=timeout) as response:
                 response.read(65536)
-                code = response.status
-            if 200 <= code < 300:
-                return code, None, False, None
-            return code, f"HTTP {code}", code >= 500, None
+                return response.status, None, False, None
         except urllib.error.HTTPError as exc:
-            code = exc.code
-            retry_after = None
+            code, header = exc.code, exc.headers.get("Retry-After") if exc.headers is not None else None
+            exc.close()
+            kind = "redirect (not followed)" if 300 <= code < 400 else self._scrub(str(exc.reason))
             try:
-                if exc.headers is not None and exc.headers.get("Retry-After"):
-                    retry_after = float(exc.headers.get("Retry-After"))
+                retry_after = float(header) if header else None
             except ValueError:
                 retry_after = None
-            try:
-                exc.close()
-            except Exception:  # pragma: no cover - best effort
-                pass
-            kind = "redirect (not followed)" if 300 <= code < 400 else self._scrub(str(exc.reason))
             return code, f"HTTP {code} {kind}", code >= 500 or code in _RETRY_STATUS, retry_after
         except urllib.error.URLError as exc:
             reason = exc.reason
             if isinstance(reason, (TimeoutError, socket.timeout)):
-                return None, f"timed out after {self.timeout:g} s", True, None
+                return None, f"timed out after {timeout:g} s", True, None
             if isinstance(reason, ConnectionRefusedError):
                 return None, "connection refused", True, None
             return None, self._scrub(f"connection failed: {reason}"), True, None
         except (TimeoutError, socket.timeout):
-            return None, f"timed out after {self.timeout:g} s", True, None
-        except ConnectionRefusedError:
-            return None, "connection refused", True, None
-        except (ConnectionError, http.client.HTTPException) as exc:
-            return None, self._scrub(f"{type(exc).__name__}: {exc}"), True, None
+            return None, f"timed out after {timeout:g} s", True, None
         except ValueError as exc:  # e.g. http.client.InvalidURL
             return None, self._scrub(f"malformed webhook URL: {type(exc).__name__}"), False, None
-        except OSError as exc:
+        except (OSError, http.client.HTTPException) as exc:
             return None, self._scrub(f"{type(exc).__name__}: {exc}"), True, None
-
-
-def send_all(notifiers: Iterable, notification, *, dead_letter=None) -> list[Delivery]:
-    """Send ``notification`` through every notifier; never raises.
-
-    A notifier that does not follow the contract and raises is caught: the notification is
-    written to ``dead_letter`` (default ``<artifacts>/alerts/dead_letter.jsonl``) for it.
-
-    Examples
-    --------
-    >>> from labkit.alerting.rules import Notification
-    >>> import io
-    >>> out = io.StringIO()
-    >>> [d.status for d in send_all([ConsoleNotifier(out)], Notification.from_message("hi", time="2012-01-01"))]
-    ['delivered']
-    """
-    out = []
-    for notifier in notifiers:
-        try:
-            result = notifier.send(notification)
-            if not isinstance(result, Delivery):
-                result = Delivery(getattr(notifier, "name", type(notifier).__name__), "delivered", 1,
-                                  str(getattr(notifier, "destination", "?")), message="custom notifier returned")
-        except Exception as exc:
-            name = getattr(notifier, "name", type(notifier).__name__)
-            fallback = Notifier(str(name), dead_letter=dead_letter)
-            try:
-                note = _as_notification(notification).to_dict()
-            except TypeError:
-                note = {"unreadable": repr(notification)[:2000]}
-            result = fallback._dead_letter_record(note, None, attempts=1, error=f"{type(exc).__name__}",
-                                                  http_status=None)
-        out.append(result)
-    return out
