@@ -92,10 +92,6 @@ class RollbackCheck:
     rolled_back: bool
     reason: str
 
-    def to_frame(self) -> pd.DataFrame:
-        """One row."""
-        return pd.DataFrame([self.__dict__])
-
 
 class ModelRegistry:
     """Versions of one model (predicting ``target``), a champion, promotion, rollback and a history.
@@ -116,18 +112,6 @@ class ModelRegistry:
         self._status: dict[str, str] = {}
         self._stack: list[str] = []
         self._events: list[dict] = []
-
-    def __len__(self) -> int:
-        return len(self._versions)
-
-    def __contains__(self, version) -> bool:
-        return version in self._versions
-
-    def __getitem__(self, version: str) -> ModelVersion:
-        return self.get(version)
-
-    def __repr__(self) -> str:
-        return f"ModelRegistry(name={self.name!r}, versions={len(self)}, champion={self._stack[-1] if self._stack else None!r})"
 
     def get(self, version: str) -> ModelVersion:
         """The version called ``version`` (e.g. "v2")."""

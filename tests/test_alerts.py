@@ -164,7 +164,7 @@ def test_rule_check_direct():
 
 
 # ---------------------------------------------------------------------------------------------
-# deduplication, cooldown, grouping
+# deduplication and cooldown
 # ---------------------------------------------------------------------------------------------
 def test_dedup_notifies_once_per_episode_and_naive_mode_every_window():
     m = daily(x=[1, 1, 1, 0, 1])
@@ -204,19 +204,6 @@ def test_cooldown_holds_back_then_notifies_if_still_firing():
 def test_cooldown_with_naive_mode_is_a_reminder_interval():
     h = evaluate(Rule("R", "x", ">", 0, cooldown="2D"), daily(x=[1] * 7), dedup=False)
     assert [n.time for n in h.notifications] == [d(0), d(2), d(4), d(6)]
-
-
-def test_grouping_by_label_merges_simultaneous_alerts():
-    m = daily(drift_temp=[0.3, 0.3], drift_hum=[0.4, 0.1], mae=[50, 30])
-    rules = [Rule(f"Drift_{f}", f"drift_{f}", ">", 0.2, labels={"team": "ml", "feature": f}) for f in ("temp", "hum")]
-    rules.append(Rule("ModelErrorHigh", "mae", ">", 40, severity="critical", labels={"team": "ml"}))
-    apart = evaluate(rules, m)
-    grouped = evaluate(rules, m, group_by=["team"])
-    assert apart.n_notifications == 3 and grouped.n_notifications == 1
-    (n,) = grouped.notifications
-    assert n.group_labels == {"team": "ml"} and n.severity == "critical" and len(n.alerts) == 3
-    assert n.title == "[FIRING:3] Drift_temp, Drift_hum, ModelErrorHigh (critical)"
-    assert grouped.n_alerts == apart.n_alerts == 3
 
 
 def test_send_resolved_only_for_notified_alerts():
@@ -282,7 +269,6 @@ def test_to_frame_is_tidy_and_typed():
     s = h.summary()
     assert s.loc["Never", "alerts"] == 0 and s.loc["A", "alerts"] == 2 and s.loc["A", "notifications"] == 2
     assert [len(n.alerts) for n in h.notifications] == [1, 1] and {n.status for n in h.notifications} == {"firing"}
-    assert [a.rule for a in h.active(d(0))] == ["A"] and h.active(d(1)) == ()
 
 
 def test_empty_history_frames():
@@ -344,7 +330,7 @@ def test_detection_delay_bad_input(sandy_history):
 # ---------------------------------------------------------------------------------------------
 def test_unknown_signal_names_the_available_columns():
     m = daily(mae=[1.0], drift_temp=[0.1])
-    with pytest.raises(ValueError, match=r"rule 'R' signal.*one of \['mae', 'drift_temp'\].*'drift_tmp'.*"
+    with pytest.raises(ValueError, match=r"signals: expected columns of metrics, got <missing \['drift_tmp'\]>.*"
                                          r"did you mean 'drift_temp'"):
         evaluate(Rule("R", "drift_tmp", ">", 0.2), m)
 
@@ -401,7 +387,7 @@ def test_metrics_errors():
     with pytest.raises(TypeError, match=r"metrics.set_index\('timestamp'\)"):
         evaluate(rule, frame)
     dup = pd.DataFrame({"x": [1, 2]}, index=pd.DatetimeIndex(["2012-01-01", "2012-01-01"]))
-    with pytest.raises(ValueError, match="more than once"):
+    with pytest.raises(ValueError, match="unique window start times.*repeated times"):
         evaluate(rule, dup)
     with pytest.raises(TypeError, match="pd.to_numeric"):
         evaluate(rule, daily(x=["high", "low"]))

@@ -57,7 +57,7 @@ def test_registry_promote_rollback_and_history():
     assert h.iloc[-1][["version", "from_version", "reason"]].tolist() == ["v1", "v2", "worse"]
     frame = reg.to_frame()
     assert frame["status"].tolist() == ["champion", "rolled_back"] and frame["metric_mae"].iloc[0] == 1.5
-    assert "v2" in reg and len(reg) == 2 and reg["v2"].parent == "v1"
+    assert [v.version for v in reg.versions] == ["v1", "v2"] and reg.get("v2").parent == "v1"
 
 
 def test_registry_errors():

@@ -2,11 +2,9 @@
 
 Every notifier has one method, ``send(notification) -> Delivery``, and it **never raises**:
 :class:`ConsoleNotifier` prints, :class:`FileNotifier` appends JSON lines, :class:`WebhookNotifier`
-POSTs a Slack-compatible payload (:func:`slack_payload`, or :func:`pagerduty_payload`). Whatever
-cannot be delivered after the retries (:class:`Retry`) is written to a dead-letter file, so every
-notification is delivered, dry-run, or dead-lettered. The webhook URL is a secret: it is never
-printed or logged in full (:func:`redact_url`); without one the webhook runs dry. Details:
-``docs/alerting.md``.
+POSTs a Slack-compatible payload. What cannot be delivered after the retries (:class:`Retry`) goes
+to a dead-letter file. The webhook URL is a secret, never printed or logged in full
+(:func:`redact_url`); without one the webhook runs dry. Details: ``docs/alerting.md``.
 
 >>> from labkit.alerting.rules import Notification
 >>> note = Notification.from_message("MAE is 55.0, threshold 40", severity="high",
@@ -31,7 +29,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping
 from urllib.parse import urlsplit
@@ -77,9 +75,6 @@ class Delivery:
     def ok(self) -> bool:
         """True when nothing needs attention (delivered or dry-run)."""
         return self.status in ("delivered", "dry_run")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -149,16 +144,12 @@ def redact_url(url) -> str:
 
 
 def _scrub(text: str, url: str | None) -> str:
-    """Remove every trace of ``url`` (whole, or its path/query/credentials) from ``text``."""
-    if not url or not isinstance(url, str):
-        return text
-    pieces = {url, url.rstrip("/")}
+    """Remove every trace of ``url`` (whole, or its credentials and host, path or query) from ``text``."""
     try:
-        p = urlsplit(url)
-        pieces |= {p.path, p.query, p.netloc, p.path + ("?" + p.query if p.query else ""), p.username, p.password}
+        pieces = [url, *urlsplit(url)[1:4]] if isinstance(url, str) else []
     except ValueError:
-        pass
-    for piece in sorted((x for x in pieces if x and len(x) > 1 and x != "/"), key=len, reverse=True):
+        pieces = [url]
+    for piece in sorted((x for x in pieces if len(x) > 1), key=len, reverse=True):
         text = text.replace(piece, "…")
     return text
 

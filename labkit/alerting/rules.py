@@ -3,7 +3,7 @@
 A :class:`Rule` watches *signals*: columns of a windowed-metrics frame indexed by window start.
 :func:`evaluate` walks the windows in time order: an alert goes **pending** when its condition
 holds, **fires** once it has held for ``for_``, and **resolves** when it no longer holds (NaN: not
-met). Deduplication, cooldown and grouping decide what is notified. Details: ``docs/alerting.md``.
+met). Deduplication and cooldown decide what is notified. Details: ``docs/alerting.md``.
 
 >>> days = pd.date_range("2012-01-01", periods=6, freq="D")
 >>> metrics = pd.DataFrame({"mae": [30, 45, 50, 52, 31, 30]}, index=days)
@@ -30,7 +30,7 @@ from typing import Any, ClassVar, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from labkit._validate import check_choice, check_duration, check_number, close_matches, fail
+from labkit._validate import check_choice, check_columns, check_duration, check_frame, check_number, fail
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,6 @@ RESPONSE_STEPS: tuple[tuple[str, str, str], ...] = (
 OPS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
 
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_SEVERITY_RANK = {s: i for i, s in enumerate(SEVERITIES)}
 
 
 def _time(value, argument: str, func: str) -> pd.Timestamp:
@@ -467,11 +466,6 @@ class AlertHistory:
         frame["first_fired_at"] = pd.to_datetime(frame["first_fired_at"])
         return frame
 
-    def active(self, time) -> tuple[Alert, ...]:
-        """Alerts firing at ``time`` (fired at or before it, not yet resolved)."""
-        t = pd.Timestamp(time)
-        return tuple(a for a in self.alerts
-                     if a.fired_at is not None and a.fired_at <= t and (a.resolved_at is None or t < a.resolved_at))
 
 
 @dataclass
@@ -490,9 +484,8 @@ class _State:
 class AlertEngine:
     """Evaluate rules one window at a time: what :func:`evaluate` runs, for a live monitoring loop.
 
-    ``group_by`` names the labels whose values form a notification's group (None: each alert on
-    its own); ``dedup=False`` notifies at every firing window; ``send_resolved`` also sends a
-    "resolved" message when a notified alert resolves.
+    ``dedup=False`` notifies at every firing window (the naive loop); ``send_resolved`` also sends
+    a "resolved" message when a notified alert resolves. Grouping and silences: Alertmanager's job.
 
     >>> engine = AlertEngine([Rule("LatencyHigh", "latency_p95", ">", 0.5, severity="high")])
     >>> [n.title for n in engine.step("2012-01-01 00:00", {"latency_p95": 0.7})]
@@ -501,13 +494,8 @@ class AlertEngine:
     []
     """
 
-    def __init__(self, rules, *, group_by: Sequence[str] | None = None, dedup: bool = True,
-                 send_resolved: bool = False):
-        func = "AlertEngine"
-        self.rules = as_rules(rules, func)
-        group_by = (group_by,) if isinstance(group_by, str) else group_by
-        self.group_by = None if group_by is None else tuple(_check_labels(dict.fromkeys(group_by, ""), "group_by",
-                                                                          func=func, reserved=False))
+    def __init__(self, rules, *, dedup: bool = True, send_resolved: bool = False):
+        self.rules = as_rules(rules, "AlertEngine")
         self.dedup, self.send_resolved = bool(dedup), bool(send_resolved)
         self._states: list[_State | None] = [None] * len(self.rules)
         self._finished: list[tuple[int, Alert]] = []
@@ -560,21 +548,19 @@ class AlertEngine:
                 resolved.append((i, st))
                 if st.notified_at is not None and not st.duplicate:
                     self._active_notified[rule.fingerprint] -= 1
-        groups: dict[tuple, list] = {}
+        groups: dict[tuple, list] = {}  # one notification per alert identity (duplicates travel together)
         for i, st in resolved:  # resolved notifications first, then firing ones
             rule = self.rules[i]
             if self.send_resolved and st.notified_at is not None:
                 st.notifications += 1
-                self._add(groups, "resolved", rule, self._snapshot(rule, st, t))
+                groups.setdefault(("resolved", rule.fingerprint), []).append((rule, self._snapshot(rule, st, t)))
             self._finished.append((i, self._freeze(rule, st, "resolved", t)))
         for i, rule in enumerate(self.rules):
             st = self._states[i]
             if st is not None and st.fired_at is not None and self._notify(rule, st, t):
-                self._add(groups, "firing", rule, self._snapshot(rule, st, None))
-        out = [Notification(time=t, status=status, severity=min((r.severity for r, _ in items),
-                                                                 key=_SEVERITY_RANK.__getitem__),
-                            group_labels=dict(key), alerts=tuple(a for _, a in items))
-               for (status, key), items in groups.items()]
+                groups.setdefault(("firing", rule.fingerprint), []).append((rule, self._snapshot(rule, st, None)))
+        out = [Notification(time=t, status=status, severity=items[0][0].severity, group_labels=items[0][0].alert_labels,
+                            alerts=tuple(a for _, a in items)) for (status, _), items in groups.items()]
         self._notifications.extend(out)
         return out
 
@@ -596,12 +582,6 @@ class AlertEngine:
         st.notifications += 1
         self._last_notified[fp] = t
         return True
-
-    def _add(self, groups: dict, status: str, rule: Rule, snapshot: dict) -> None:
-        labels = rule.alert_labels
-        key = tuple(sorted(labels.items())) if self.group_by is None else tuple(
-            (g, labels.get(g, "")) for g in self.group_by)
-        groups.setdefault((status, key), []).append((rule, snapshot))
 
     @staticmethod
     def _snapshot(rule: Rule, st: _State, resolved_at) -> dict:
@@ -630,45 +610,34 @@ class AlertEngine:
                             start=self._first, end=self._last)
 
 
-def _signal_arrays(metrics, rules: Sequence[Rule], signals: Sequence[str]) -> tuple[pd.DatetimeIndex, dict]:
+def _signal_arrays(metrics, signals: Sequence[str]) -> tuple[pd.DatetimeIndex, dict]:
     """The metrics' window times (sorted) and one float array per signal, after clear checks."""
     func = "evaluate"
-    if not isinstance(metrics, pd.DataFrame):
-        raise fail(func, "metrics", "a DataFrame of windowed metrics indexed by window start time",
-                   f"<{type(metrics).__name__}>", "build one row per window, e.g. df.resample('D').mean()", TypeError)
-    if not isinstance(metrics.index, pd.DatetimeIndex):
+    check_frame(metrics, "metrics", func=func, min_rows=0, fix="build one row per window, e.g. df.resample('D').mean()")
+    if not isinstance(metrics.index, pd.DatetimeIndex) or metrics.index.hasnans or metrics.index.has_duplicates:
         cols = [c for c in metrics.columns if str(c) in ("window", "window_start", "timestamp", "time")]
-        raise fail(func, "metrics.index", "a DatetimeIndex of window start times", f"<{type(metrics.index).__name__}>",
-                   f"use metrics.set_index({cols[0] if cols else '<the window-start column>'!r})", TypeError)
-    if metrics.index.hasnans or metrics.index.has_duplicates:
-        raise fail(func, "metrics.index", "one row per window (unique times, no NaT)", "<a NaT or a time "
-                   "that appears more than once>", "drop rows without a time; aggregate duplicates first")
-    for rule in rules:
-        for s in rule.signals:
-            if s not in metrics.columns:
-                cols, near = [str(c) for c in metrics.columns], close_matches(s, metrics.columns, 1)
-                raise fail(func, f"rule {rule.name!r} signal", f"a column of the metrics frame, one of {cols}", s,
-                           f"{f'did you mean {near[0]!r}? ' if near else ''}rename the signal or add the column")
+        got = f"<{type(metrics.index).__name__}{' with NaT or repeated times' if not metrics.index.is_unique or metrics.index.hasnans else ''}>"
+        raise fail(func, "metrics.index", "unique window start times (a DatetimeIndex)", got,
+                   f"use metrics.set_index({cols[0] if cols else '<the window-start column>'!r}); aggregate duplicates",
+                   TypeError if not isinstance(metrics.index, pd.DatetimeIndex) else ValueError)
+    check_columns(metrics, signals, "the rules' signals", func=func, frame="metrics")
     if not metrics.index.is_monotonic_increasing:
         log.info("metrics are not in time order: sorting them by their index")
         metrics = metrics.sort_index(kind="stable")
-    arrays = {}
-    for s in signals:
-        try:
-            arrays[s] = metrics[s].to_numpy(dtype=float, na_value=np.nan)
-        except (TypeError, ValueError, AttributeError):
-            raise fail(func, f"metrics[{s!r}]", "one column of numbers", f"<{metrics[s].dtypes}>",
-                       "give columns unique names; convert them with pd.to_numeric(...)", TypeError) from None
-    return metrics.index, arrays
+    try:
+        return metrics.index, {s: metrics[s].to_numpy(dtype=float, na_value=np.nan) for s in signals}
+    except (TypeError, ValueError):
+        raise fail(func, "metrics", "numeric signal columns", metrics[list(signals)].dtypes.to_dict(),
+                   "convert them with pd.to_numeric(...)", TypeError) from None
 
 
-def evaluate(rules, metrics: pd.DataFrame, *, group_by: Sequence[str] | None = None, dedup: bool = True,
-             send_resolved: bool = False, notifiers: Sequence = ()) -> AlertHistory:
+def evaluate(rules, metrics: pd.DataFrame, *, dedup: bool = True, send_resolved: bool = False,
+             notifiers: Sequence = ()) -> AlertHistory:
     """Run rules over a windowed-metrics frame, window by window, and return the alert history.
 
     ``metrics`` has one row per window, indexed by window start, one column per signal (NaN =
-    unknown = condition not met). ``group_by``, ``dedup`` and ``send_resolved`` are
-    those of :class:`AlertEngine`. Each notification goes to every one of ``notifiers`` (objects
+    unknown = condition not met). ``dedup`` and ``send_resolved`` are those of
+    :class:`AlertEngine`. Each notification goes to every one of ``notifiers`` (objects
     with ``send()``); one that raises is logged and skipped, evaluation never stops.
 
     >>> days = pd.date_range("2012-01-01", periods=8, freq="D")
@@ -679,9 +648,9 @@ def evaluate(rules, metrics: pd.DataFrame, *, group_by: Sequence[str] | None = N
     >>> evaluate(naive.replace(cooldown="3D"), m).n_notifications
     2
     """
-    engine = AlertEngine(rules, group_by=group_by, dedup=dedup, send_resolved=send_resolved)
+    engine = AlertEngine(rules, dedup=dedup, send_resolved=send_resolved)
     notifiers = (notifiers,) if hasattr(notifiers, "send") else tuple(notifiers or ())
-    index, arrays = _signal_arrays(metrics, engine.rules, engine.signals)
+    index, arrays = _signal_arrays(metrics, engine.signals)
     for k, t in enumerate(index):
         for note in engine.step(t, {s: a[k] for s, a in arrays.items()}):
             for notifier in notifiers:

@@ -57,7 +57,6 @@ def _lookup(metrics, key: str, who: str) -> float:
 
 
 def _days(td: pd.Timedelta) -> str:
-    """'30 days' for whole days, else the Timedelta."""
     return f"{td.days} day{'s' if abs(td.days) != 1 else ''}" if td % pd.Timedelta(days=1) == pd.Timedelta(0) else str(td)
 
 
@@ -72,8 +71,7 @@ def _age(now, trained_at, who: str) -> pd.Timedelta:
 class PerformanceTrigger:
     """Retrain when a metric is worse than its ``baseline`` by more than ``tolerance`` (relative).
 
-    Whether higher is better is inferred for common names (mae/rmse/wape/... lower,
-    r2/accuracy/f1/... higher); say ``higher_is_better=`` for others.
+    Higher-is-better is inferred for common names (mae, wape, ... lower; r2, f1, ... higher).
 
     >>> t = PerformanceTrigger("mae", baseline=32.1, tolerance=0.2)
     >>> round(t.threshold, 2), t.check({"mae": 45.0}).fired, t.check({"mae": 35.0}).fired
@@ -87,13 +85,9 @@ class PerformanceTrigger:
     kind: ClassVar[str] = "performance"
 
     def __post_init__(self):
-        func = "PerformanceTrigger"
-        if not isinstance(self.signal, str) or not self.signal:
-            raise fail(func, "signal", "a metric name such as 'mae'", self.signal, "pass e.g. 'mae'", TypeError)
+        func, hib, low = "PerformanceTrigger", self.higher_is_better, str(self.signal).lower()
         object.__setattr__(self, "baseline", check_number(self.baseline, "baseline", func=func))
-        object.__setattr__(self, "tolerance", check_number(self.tolerance, "tolerance", func=func, low=0,
-                                                           fix="pass a fraction such as 0.05 (5%)"))
-        hib, low = self.higher_is_better, self.signal.lower()
+        object.__setattr__(self, "tolerance", check_number(self.tolerance, "tolerance", func=func, low=0))
         for known, value in ((_LOWER_IS_BETTER, False), (_HIGHER_IS_BETTER, True)):
             if hib is None and any(low == k or low.startswith(k + "_") or low.endswith("_" + k) for k in known):
                 hib = value
@@ -102,23 +96,15 @@ class PerformanceTrigger:
                        f"say whether a larger {self.signal!r} is better: higher_is_better=True/False")
         object.__setattr__(self, "higher_is_better", bool(hib))
 
-    @property
-    def op(self) -> str:
-        return "<" if self.higher_is_better else ">"
+    op = property(lambda self: "<" if self.higher_is_better else ">")
+    name = property(lambda self: f"{self.kind}:{self.signal}")
+    signals = property(lambda self: (self.signal,))
 
     @property
     def threshold(self) -> float:
         """The value beyond which it fires: baseline -/+ tolerance x |baseline|."""
         step = self.tolerance * abs(self.baseline)
         return self.baseline - step if self.higher_is_better else self.baseline + step
-
-    @property
-    def name(self) -> str:
-        return f"{self.kind}:{self.signal}"
-
-    @property
-    def signals(self) -> tuple[str, ...]:
-        return (self.signal,)
 
     def __str__(self) -> str:
         sign = "-" if self.higher_is_better else "+"
@@ -160,20 +146,14 @@ class DriftTrigger:
         object.__setattr__(self, "signal", sig[0] if len(sig) == 1 else sig)
         object.__setattr__(self, "threshold", check_number(self.threshold, "threshold", func="DriftTrigger"))
 
-    @property
-    def signals(self) -> tuple[str, ...]:
-        return (self.signal,) if isinstance(self.signal, str) else tuple(self.signal)
-
-    @property
-    def name(self) -> str:
-        return f"{self.kind}:{'|'.join(self.signals)}"
+    signals = property(lambda self: (self.signal,) if isinstance(self.signal, str) else self.signal)
+    name = property(lambda self: f"{self.kind}:{'|'.join(self.signals)}")
 
     def __str__(self) -> str:
         return f"{'max of ' if len(self.signals) > 1 else ''}{', '.join(self.signals)} > {self.threshold:g}"
 
     def check(self, metrics=None, *, now=None, trained_at=None, new_labels=None) -> TriggerResult:
-        values = {s: _lookup(metrics, s, f"DriftTrigger({s!r})") for s in self.signals}
-        known = {s: v for s, v in values.items() if not math.isnan(v)}
+        known = {s: v for s in self.signals if not math.isnan(v := _lookup(metrics, s, f"DriftTrigger({s!r})"))}
         if not known:
             return TriggerResult(self.kind, self.name, "|".join(self.signals), math.nan, ">", self.threshold, False,
                                  f"no drift score available ({', '.join(self.signals)} all NaN)")
@@ -193,14 +173,11 @@ class TimeTrigger:
 
     max_age: Any = "30D"
     kind: ClassVar[str] = "time"
+    name: ClassVar[str] = "time:model_age"
     signals: ClassVar[tuple] = ()
 
     def __post_init__(self):
         object.__setattr__(self, "max_age", check_duration(self.max_age, "max_age", func="TimeTrigger", positive=True))
-
-    @property
-    def name(self) -> str:
-        return f"{self.kind}:model_age"
 
     def __str__(self) -> str:
         return f"model age >= {_days(self.max_age)}"
@@ -222,15 +199,12 @@ class DataVolumeTrigger:
 
     min_new_labels: int = 10_000
     kind: ClassVar[str] = "data_volume"
+    name: ClassVar[str] = "data_volume:new_labels"
     signals: ClassVar[tuple] = ()
 
     def __post_init__(self):
         object.__setattr__(self, "min_new_labels", check_int(self.min_new_labels, "min_new_labels",
                                                              func="DataVolumeTrigger", low=1))
-
-    @property
-    def name(self) -> str:
-        return f"{self.kind}:new_labels"
 
     def __str__(self) -> str:
         return f"new labelled rows >= {self.min_new_labels:,}"
@@ -268,22 +242,18 @@ class RetrainDecision:
 
     def to_frame(self) -> pd.DataFrame:
         """One row per trigger: trigger, name, signal, value, op, threshold, fired, reason."""
-        cols = list(TriggerResult.__dataclass_fields__)
-        return pd.DataFrame([{c: getattr(r, c) for c in cols} for r in self.checks], columns=cols)
+        return pd.DataFrame([vars(r) for r in self.checks], columns=list(TriggerResult.__dataclass_fields__))
 
 
 def _as_triggers(triggers, func: str = "decide") -> tuple:
-    if callable(getattr(triggers, "check", None)):
-        return (triggers,)
-    if not isinstance(triggers, Iterable) or isinstance(triggers, (str, bytes)):
-        raise fail(func, "triggers", "a trigger or a list of triggers", f"<{type(triggers).__name__}>",
-                   "pass e.g. [PerformanceTrigger('mae', baseline=32.1), TimeTrigger('30D')]", TypeError)
-    out = tuple(triggers)
-    for i, t in enumerate(out):
+    """A trigger or a list of them, as a tuple; anything without ``check()`` is refused."""
+    if hasattr(triggers, "check") or isinstance(triggers, str) or not isinstance(triggers, Iterable):
+        triggers = (triggers,)
+    for i, t in enumerate(out := tuple(triggers)):
         if not callable(getattr(t, "check", None)):
-            raise fail(func, f"triggers[{i}]", "a trigger (PerformanceTrigger, DriftTrigger, TimeTrigger, "
-                       "DataVolumeTrigger or an object with check())", f"<{type(t).__name__}>",
-                       "build the trigger with one of those classes", TypeError)
+            raise fail(func, f"triggers[{i}]", "a trigger: PerformanceTrigger, DriftTrigger, TimeTrigger, "
+                       "DataVolumeTrigger or an object with check()", f"<{type(t).__name__}>",
+                       "pass e.g. [TimeTrigger('30D')]", TypeError)
     return out
 
 
@@ -292,12 +262,7 @@ def decide(triggers, metrics: Mapping | pd.Series | None = None, *, now=None, tr
     """Combine triggers with OR logic; the decision carries every trigger's reason.
 
     ``metrics`` (a dict or a row of the windowed-metrics frame) is read by performance and drift
-    triggers, ``now``/``trained_at`` by :class:`TimeTrigger`, ``new_labels`` by
-    :class:`DataVolumeTrigger`.
-
-    >>> d = decide([DriftTrigger("drift_temp", 0.2), DataVolumeTrigger(5000)], {"drift_temp": 0.1}, new_labels=6000)
-    >>> bool(d), [r.trigger for r in d.reasons]
-    (True, ['data_volume'])
+    triggers, ``now``/``trained_at`` by :class:`TimeTrigger`, ``new_labels`` by :class:`DataVolumeTrigger`.
     """
     trigs = _as_triggers(triggers)
     if not trigs:
@@ -335,9 +300,9 @@ class Policy:
         return tuple(dict.fromkeys(s for t in self.triggers for s in getattr(t, "signals", ())))
 
     def __str__(self) -> str:
-        when = " or ".join(map(str, self.triggers))
         wait = f", at most every {_days(self.cooldown)}" if self.cooldown > pd.Timedelta(0) else ""
-        return f"{self.name}: " + (f"retrain when {when}{wait}" if self.triggers else "never retrain")
+        return f"{self.name}: " + (f"retrain when {' or '.join(map(str, self.triggers))}{wait}"
+                                   if self.triggers else "never retrain")
 
     def decide(self, metrics=None, *, now=None, trained_at=None, new_labels=None) -> RetrainDecision:
         """:func:`decide` with the policy's triggers, after its cooldown (``now - trained_at``)."""
@@ -347,20 +312,16 @@ class Policy:
 
 
 def trigger_timeline(triggers, metrics: pd.DataFrame, *, trained_at, new_labels: str | None = None) -> pd.DataFrame:
-    """Which triggers would ask for retraining at each window, had nobody retrained.
-
-    ``metrics`` is indexed by window start (the time each window is judged); the model age is
-    ``window start - trained_at``; ``new_labels`` names a column of labelled rows per window, whose
-    running total is the data-volume trigger's input. Returns ``retrain``, ``reasons`` and one
-    bool column per trigger (``"<kind>:<signal>"``).
+    """Which triggers would ask for retraining at each window (indexed by its start), had nobody
+    retrained: ``retrain``, ``reasons`` and one bool column per trigger. The model's age is counted
+    from ``trained_at``; ``new_labels`` names a column of labelled rows per window (summed up).
 
     >>> m = pd.DataFrame({"mae": [30.0, 33.0, 45.0]}, index=pd.date_range("2012-01-01", periods=3, freq="D"))
     >>> trigger_timeline([PerformanceTrigger("mae", baseline=32.1, tolerance=0.2)], m,
     ...                  trained_at="2011-10-01")["retrain"].tolist()
     [False, False, True]
     """
-    func = "trigger_timeline"
-    trigs = _as_triggers(triggers, func)
+    func, trigs = "trigger_timeline", _as_triggers(triggers, "trigger_timeline")
     if not isinstance(metrics, pd.DataFrame) or not isinstance(metrics.index, pd.DatetimeIndex):
         raise fail(func, "metrics", "a DataFrame indexed by window start times", f"<{type(metrics).__name__}>",
                    "use metrics.set_index(<the window-start column>)", TypeError)
