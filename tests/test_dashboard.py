@@ -1,4 +1,4 @@
-"""labkit.dashboard: panels, summary, widget controls and the offline HTML export."""
+"""labkit.monitoring.dashboard: panels, summary, widget controls and the offline HTML export."""
 import re
 
 import matplotlib
@@ -8,9 +8,9 @@ import pytest
 
 matplotlib.use("Agg")
 
-from labkit import dashboard
+from labkit.monitoring import dashboard
 from labkit.baseline import get_baseline, split_periods
-from labkit.windows import windowed_metrics
+from labkit.monitoring.windows import windowed_metrics
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""labkit.exporter: the metric contract, a real HTTP scrape on loopback, a registry of its own."""
+"""labkit.monitoring.exporter: the metric contract, a real HTTP scrape on loopback, a registry of its own."""
 from __future__ import annotations
 
 import math
@@ -12,7 +12,7 @@ import pytest
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
-from labkit.exporter import LATENCY_BUCKETS, METRIC_NAMES, SCORE_BUCKETS, MetricsExporter
+from labkit.monitoring.exporter import LATENCY_BUCKETS, METRIC_NAMES, SCORE_BUCKETS, MetricsExporter
 
 
 def parse(text: str) -> dict:

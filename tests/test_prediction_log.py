@@ -1,4 +1,4 @@
-"""labkit.prediction_log: nothing accepted is lost, bad records are named, failures are reported."""
+"""labkit.monitoring.prediction_log: nothing accepted is lost, bad records are named, failures are reported."""
 from __future__ import annotations
 
 import json
@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from labkit.prediction_log import (
+from labkit.monitoring.prediction_log import (
     InvalidRecordError,
     PredictionLogError,
     PredictionLogger,
@@ -212,7 +212,7 @@ def test_records_queued_at_interpreter_exit_are_flushed(tmp_path):
     db = tmp_path / "exit.sqlite"
     script = textwrap.dedent(f"""
         import atexit, sqlite3
-        from labkit.prediction_log import PredictionLogger
+        from labkit.monitoring.prediction_log import PredictionLogger
         lg = PredictionLogger({str(db)!r}, features=["x"], retries=500, backoff=0.001, busy_timeout=0.01)
         blocker = sqlite3.connect({str(db)!r}, isolation_level=None)
         blocker.execute("BEGIN EXCLUSIVE")  # the writer cannot commit: records stay queued

@@ -1,4 +1,4 @@
-"""labkit.service: requests are predicted, timed, logged and counted; replay streams 2012 with late labels."""
+"""labkit.monitoring.service: requests are predicted, timed, logged and counted; replay streams 2012 with late labels."""
 from __future__ import annotations
 
 import os
@@ -9,12 +9,12 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from labkit import drift
-from labkit import service as svc_module
+from labkit.monitoring import service as svc_module
 from labkit.baseline import Baseline, regression_metrics, split_periods
 from labkit.data import FEATURES
-from labkit.prediction_log import PredictionLogger, read_log
-from labkit.service import ModelService, replay
-from labkit.windows import windowed_metrics
+from labkit.monitoring.prediction_log import PredictionLogger, read_log
+from labkit.monitoring.service import ModelService, replay
+from labkit.monitoring.windows import windowed_metrics
 
 
 @pytest.fixture(autouse=True)

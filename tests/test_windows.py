@@ -1,4 +1,4 @@
-"""labkit.windows: every windowed metric equals a direct computation on that window's rows."""
+"""labkit.monitoring.windows: every windowed metric equals a direct computation on that window's rows."""
 from __future__ import annotations
 
 import numpy as np
@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 
 from labkit import drift
 from labkit.baseline import regression_metrics
-from labkit.prediction_log import PredictionLogger
-from labkit.windows import PER_FEATURE_PREFIXES, WINDOW_COLUMNS, feature_kinds, windowed_metrics
+from labkit.monitoring.prediction_log import PredictionLogger
+from labkit.monitoring.windows import PER_FEATURE_PREFIXES, WINDOW_COLUMNS, feature_kinds, windowed_metrics
 
 FEATURES = ["temp", "hr", "weather"]
 
@@ -195,7 +195,7 @@ def test_reads_a_logger_or_a_path(tmp_path):
 @pytest.mark.parametrize("kwargs, error, match", [
     ({"log": make_log().drop(columns="prediction")}, ValueError,
      r"log: expected the columns \['event_time', 'prediction', 'temp', 'hr', 'weather'\], got a frame without "
-     r"\['prediction'\].*Fix: read the log with labkit.prediction_log.read_log"),
+     r"\['prediction'\].*Fix: read the log with labkit.monitoring.prediction_log.read_log"),
     ({"log": make_log().drop(columns="temp")}, ValueError, r"without \['temp'\]"),
     ({"log": pd.DataFrame({"event_time": [], "prediction": []}), "features": []}, ValueError, "an empty frame"),
     ({"log": make_log().assign(event_time="2012-01-01")}, TypeError, r"log\['event_time'\]: expected datetimes"),

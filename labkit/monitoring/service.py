@@ -43,9 +43,9 @@ import numpy as np
 import pandas as pd
 
 from labkit import drift as _drift
-from labkit.exporter import MetricsExporter
-from labkit.prediction_log import PredictionLogger, _resolve_path, read_log
-from labkit.windows import feature_kinds, windowed_metrics
+from labkit.monitoring.exporter import MetricsExporter
+from labkit.monitoring.prediction_log import PredictionLogger, _resolve_path, read_log
+from labkit.monitoring.windows import feature_kinds, windowed_metrics
 
 __all__ = ["ModelService", "ReplayResult", "replay", "DEFAULT_REPLAY_LOG"]
 

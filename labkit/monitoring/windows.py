@@ -105,7 +105,7 @@ def _as_frame(log) -> pd.DataFrame:
     if hasattr(log, "read_log") and callable(log.read_log):  # a PredictionLogger (or a service's logger)
         return log.read_log()
     if isinstance(log, (str, os.PathLike)):
-        from labkit.prediction_log import read_log
+        from labkit.monitoring.prediction_log import read_log
 
         return read_log(log)
     raise _fail("log", "a DataFrame from read_log(), a PredictionLogger or a log file path",
@@ -178,7 +178,7 @@ def windowed_metrics(log, *, freq: str = "D", reference: pd.DataFrame | None = N
     missing = [c for c in required if c not in df.columns]
     if missing:
         raise _fail("log", f"the columns {required}", f"a frame without {missing} (it has {list(df.columns)})",
-                    "read the log with labkit.prediction_log.read_log(), or rename the columns")
+                    "read the log with labkit.monitoring.prediction_log.read_log(), or rename the columns")
     if len(df) == 0:
         raise _fail("log", "at least one prediction", "an empty frame", "log predictions first (replay(...))")
     if not pd.api.types.is_datetime64_any_dtype(df["event_time"]):
