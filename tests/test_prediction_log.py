@@ -22,7 +22,6 @@ from labkit.monitoring.prediction_log import (
     PredictionLogger,
     QueueFullError,
     WriteFailedError,
-    export_parquet,
     read_log,
 )
 
@@ -450,18 +449,3 @@ def test_stats_snapshot_and_repr(path):
     assert "written=1" in repr(lg) and "features" in repr(lg)
     lg.close()
     assert lg.stats.closed and not lg.stats.writer_alive and lg.stats.ok
-
-
-def test_export_parquet(path):
-    try:
-        import pyarrow.parquet  # noqa: F401
-    except ImportError as exc:
-        pytest.skip(f"no usable Parquet engine ({exc}); requirements.lock must pin a pyarrow that matches numpy")
-    with PredictionLogger(path, features=FEATURES) as lg:
-        pid = lg.log(rec(5), 9.0, event_time="2012-03-01")
-        lg.log_feedback(pid, 8.0)
-        lg.flush()
-        out = export_parquet(lg.path)
-    assert out == path.with_suffix(".parquet")
-    back = pd.read_parquet(out)
-    pd.testing.assert_frame_equal(back, read_log(path), check_like=True)

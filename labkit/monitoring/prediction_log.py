@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import atexit
 import collections
+import contextlib
 import datetime
 import itertools
 import json
@@ -56,7 +57,7 @@ from labkit.paths import artifacts_dir
 
 __all__ = [
     "FORMAT_VERSION", "PredictionLogError", "InvalidRecordError", "QueueFullError", "WriteFailedError",
-    "LogPolicy", "LogStats", "PredictionLogger", "resolve_log_path", "epoch_seconds", "read_log", "export_parquet",
+    "LogPolicy", "LogStats", "PredictionLogger", "resolve_log_path", "epoch_seconds", "read_log",
 ]
 
 logger = logging.getLogger(__name__)
@@ -176,12 +177,9 @@ class LogStats:
 
 
 class _Counter:
-    """A thread-safe counter without a lock on the hot path.
-
-    ``inc()`` is one ``next()`` on an ``itertools.count`` (atomic under the GIL); ``add(n)`` takes a
-    lock (batches are rare). A lock on every ``log`` call from 8 threads made them queue behind
-    each other: p99 went from ~4 µs to ~1 ms here.
-    """
+    """A thread-safe counter with no lock on the hot path: ``inc()`` is one ``next()`` on an
+    ``itertools.count`` (atomic under the GIL). A lock per ``log`` call from 8 threads took p99 from
+    ~4 µs to ~1 ms here; ``add(n)`` (batches, rare) takes one."""
 
     __slots__ = ("_count", "_extra", "_lock", "inc")
 
@@ -199,8 +197,6 @@ class _Counter:
     def value(self) -> int:
         return int(repr(self._count)[6:-1]) + self._extra  # itertools.count's repr is "count(N)"
 
-
-# =========================================================================== values and times
 
 
 def resolve_log_path(path=None, name: str = "predictions.sqlite") -> Path:
@@ -323,8 +319,6 @@ def _check_features(features) -> tuple[str, ...]:
     return names
 
 
-# =========================================================================== the database
-
 # What the database may refuse one row for (a bad value or a duplicated id): the row is dead-lettered alone.
 _ROW_ERRORS = (sqlite3.IntegrityError, sqlite3.InterfaceError, sqlite3.ProgrammingError, OverflowError,
                UnicodeEncodeError)
@@ -362,12 +356,8 @@ def _create_schema(con: sqlite3.Connection, features: tuple[str, ...]) -> None:
 
 
 class _InsertSQL:
-    """Parameterised INSERTs of many rows per statement.
-
-    One ``INSERT ... VALUES (?, ...), (?, ...), ...`` per block of rows is about 25% faster than
-    ``executemany`` and releases the GIL once per block instead of once per row, so the threads
-    calling ``log`` are not stalled by the writer.
-    """
+    """One parameterised ``INSERT ... VALUES (?, ...), (?, ...), ...`` per block of rows: about 25% faster
+    than ``executemany``, and it releases the GIL once per block, so callers are not stalled."""
 
     def __init__(self, prefix: str, n_columns: int):
         self.prefix, self.n_columns = prefix, n_columns
@@ -391,30 +381,17 @@ class _InsertSQL:
             con.executemany(self.one, rows[start:])
 
 
-# =========================================================================== the logger
-
 
 class PredictionLogger:
     """Log predictions and late labels from any number of threads, without blocking them.
 
-    Parameters
-    ----------
-    path : str or os.PathLike, optional
-        The SQLite file (default ``artifacts_dir("logs")/predictions.sqlite``; relative paths are
-        taken inside ``artifacts_dir("logs")``). An existing log is appended to.
-    features : sequence of str, optional
-        The model's input names: every record carries exactly these. Required for a new file;
-        an existing one knows its own.
-    model_version : str, default "unversioned"
-        Stored with each prediction unless ``log`` is given another.
-    sample_rate : float, default 1.0
-        Share of predictions kept, in (0, 1], drawn from the logger's own ``random.Random(seed)``.
-    seed : int, default 0
-    policy : LogPolicy, optional
-        Batching, backpressure, invalid records and retries (default ``LogPolicy()``).
-
-    Use it as a context manager or call :meth:`close`; ``atexit`` closes loggers still open when
-    the interpreter exits. Do not share one logger across ``os.fork``.
+    ``path`` is the SQLite file (default ``artifacts_dir("logs")/predictions.sqlite``; relative paths
+    go there too); an existing log is appended to. ``features`` are the model's input names, which
+    every record carries (required for a new file). ``model_version`` is stored with each
+    prediction unless ``log`` is given another. ``sample_rate`` is the share of predictions kept,
+    drawn from the logger's own ``random.Random(seed)``. ``policy`` sets batching, backpressure,
+    invalid records and retries. Use it as a context manager or call :meth:`close` (``atexit``
+    closes loggers still open); do not share one across ``os.fork``.
     """
 
     def __init__(self, path=None, *, features: Sequence[str] | None = None, model_version: str = "unversioned",
@@ -633,13 +610,11 @@ class PredictionLogger:
 
     def log_batch(self, features: pd.DataFrame, predictions, *, prediction_ids=None, event_time=None,
                   latency_seconds=None, observed_at=None, model_version: str | None = None):
-        """Queue many predictions as one queue item (far cheaper per row than :meth:`log`).
+        """Queue a frame of predictions as one queue item (far cheaper per row than :meth:`log`); return
+        the ids (sampled-out rows too), or None when refused under ``on_invalid``/``on_full="count"``.
 
-        ``features`` is a frame holding every declared feature (other columns are ignored);
-        ``predictions`` one finite number per row. ``event_time``, ``latency_seconds`` and
-        ``observed_at`` are one value for all rows or one per row; ``observed_at`` may also be a
-        frame of per-feature observation times. Returns the ids (sampled-out rows included), or
-        None when the batch was refused under ``on_invalid``/``on_full="count"``.
+        ``event_time``, ``latency_seconds`` and ``observed_at`` are one value for all rows or one per
+        row; ``observed_at`` may also be a frame of per-feature observation times.
         """
         log_time = time.time()
         try:
@@ -879,7 +854,6 @@ class PredictionLogger:
         self.flush()
         return read_log(self.path, **kwargs)
 
-
     # ------------------------------------------------------------------ writer thread
     def _run(self):
         pop, idle, stopping = self._queue.popleft, _IDLE_MIN, False
@@ -925,9 +899,7 @@ class PredictionLogger:
             finally:
                 for m in markers:
                     m.set()
-        if self._con is not None:
-            self._con.close()
-            self._con = None
+        self._drop_connection()
 
     def _connection(self) -> sqlite3.Connection:
         if self._con is None:
@@ -936,12 +908,9 @@ class PredictionLogger:
         return self._con
 
     def _drop_connection(self):
-        if self._con is not None:
-            try:
-                self._con.close()
-            except sqlite3.Error:
-                pass
-            self._con = None
+        con, self._con = self._con, None
+        with contextlib.suppress(sqlite3.Error, AttributeError):
+            con.close()
 
     def _insert(self, pred_rows, fb_rows, careful: bool) -> list:
         """One transaction; ``careful`` inserts row by row and returns the rows the database refused."""
@@ -964,27 +933,20 @@ class PredictionLogger:
                             refused.append((table, row, f"{type(exc).__name__}: {exc}"))
             con.execute("COMMIT")
         except BaseException:
-            try:
+            with contextlib.suppress(sqlite3.Error):
                 con.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass
             raise
         return refused
 
     def _commit(self, pred_rows, fb_rows):
-        attempt, careful, plain = 0, False, False
+        attempt, careful = 0, False
         while True:
             try:
                 refused = self._insert(pred_rows, fb_rows, careful)
-            except _ROW_ERRORS as exc:
+            except _ROW_ERRORS:
                 if careful:  # pragma: no cover - careful mode catches these per row
                     raise
-                if not plain and isinstance(exc, (sqlite3.InterfaceError, sqlite3.ProgrammingError)):  # e.g. numpy ints: convert, retry
-                    pred_rows = [tuple(map(_plain, r)) for r in pred_rows]
-                    fb_rows = [tuple(map(_plain, r)) for r in fb_rows]
-                    plain = True
-                else:  # isolate the bad rows
-                    careful = True
+                careful = True  # a bad value or a duplicated id: insert row by row to isolate it
                 continue
             except sqlite3.Error as exc:
                 self._last_error = f"{type(exc).__name__}: {exc}"
@@ -1032,8 +994,6 @@ class PredictionLogger:
             logger.critical("prediction log: cannot write the dead-letter file %s (%s); lost records follow: %r",
                             self.dead_letter_path, exc, entries)
 
-
-# =========================================================================== readers
 
 
 def _open_for_reading(path) -> tuple[sqlite3.Connection, tuple[str, ...]]:
@@ -1123,20 +1083,3 @@ def read_log(path=None, *, start=None, end=None, as_of=None, with_feedback: bool
         df["labelled"] = df["label"].notna()
     df.attrs["features"] = list(features)
     return df
-
-
-def export_parquet(source=None, path=None, *, with_feedback: bool = True) -> Path:
-    """Write a log (joined with its feedback) to Parquet for larger-volume analysis; return the file.
-
-    ``path`` defaults to ``source`` with the suffix ``.parquet``.
-    """
-    src = resolve_log_path(source)
-    out = src.with_suffix(".parquet") if path is None else resolve_log_path(path)
-    df = read_log(src, with_feedback=with_feedback)
-    try:
-        df.to_parquet(out, index=False)
-    except ImportError as exc:
-        raise fail("export_parquet", "engine", "a working Parquet engine (pyarrow)", str(exc),
-                   "install a pyarrow that matches numpy, or use read_log() and DataFrame.to_csv()",
-                   ImportError) from exc
-    return out

@@ -75,15 +75,11 @@ def _ns(seconds: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class ServiceSpec:
-    """How a :class:`ModelService` serves and measures.
-
-    ``endpoint``: the label of ``ml_predictions_total``. ``quality_window``: performance gauges use
-    the labelled predictions of this much event time up to the latest labelled one (label
-    coverage: up to now). ``feature_window``: drift, missing and freshness gauges look this far
-    back from now. ``time_col``: the request column holding the event time. ``model_threads``:
-    threads the model's native libraries may use per request (on a busy 2-core machine OpenMP's
-    spinning threads made scikit-learn's predict ~10x slower); None keeps their defaults.
-    """
+    """How a :class:`ModelService` serves and measures: ``endpoint`` labels ``ml_predictions_total``;
+    performance gauges cover ``quality_window`` of event time up to the latest labelled prediction;
+    drift, missing and freshness gauges ``feature_window`` up to now; ``time_col`` holds a request's
+    event time; ``model_threads`` caps the model's native threads per request (OpenMP spinning on a
+    busy 2-core machine made predict ~10x slower; None keeps the libraries' defaults)."""
 
     endpoint: str = "/predict"
     quality_window: str = "7D"
@@ -99,25 +95,12 @@ class ServiceSpec:
 
 
 class ModelService:
-    """A model behind a predict call, with logging and Prometheus metrics.
+    """A model behind a predict call, with logging and Prometheus metrics; safe to call from many threads.
 
-    Parameters
-    ----------
-    model : object, optional
-        Anything with ``features`` and ``predict(frame) -> array`` (default: the lab's baseline).
-    logger : PredictionLogger, optional
-        Default: a new logger on ``log_path`` (closed by :meth:`close`).
-    exporter : MetricsExporter, optional
-        Default: a new exporter with its own registry.
-    model_version : str, optional
-        Default ``"baseline-<fingerprint>"`` for the lab's baseline, else ``"unversioned"``.
-    reference : DataFrame, optional
-        What drift and range signals compare with (default ``model.reference``).
-    log_path : path, optional
-        Default ``artifacts_dir("logs")/service-<pid>.sqlite``: one file per process.
-    spec : ServiceSpec, optional
-
-    Every public method may be called from several threads at once.
+    ``model`` is anything with ``features`` and ``predict(frame)`` (default: the lab's baseline);
+    ``logger`` defaults to a new one on ``log_path`` (``artifacts_dir("logs")/service-<pid>.sqlite``),
+    closed with the service; ``exporter`` to a new one; ``model_version`` to ``"baseline-<fingerprint>"``;
+    ``reference`` (what drift and range signals compare with) to ``model.reference``.
     """
 
     def __init__(self, model=None, *, logger: PredictionLogger | None = None, exporter: MetricsExporter | None = None,
@@ -325,14 +308,10 @@ class ModelService:
 
 @dataclass(frozen=True)
 class ReplaySpec:
-    """How :func:`replay` streams the data.
-
-    ``step``: one request per step, a pandas frequency ("D" replays 2012 in 366 requests in a few
-    seconds; "h" sends each hour alone and takes about a minute). ``label_fraction``: share of
-    labels that ever arrive, chosen with ``seed``. ``target``/``time_col``: label and event-time
-    columns. ``refresh_metrics``: update the gauges after every step. ``pace``: wall-clock seconds
-    to wait after each step (1.0 lets a real Prometheus watch the year unfold).
-    """
+    """How :func:`replay` streams: one request per ``step`` ("D": 2012 in 366 requests, seconds; "h":
+    each hour alone, about a minute); ``label_fraction`` of the labels ever arrive (chosen with
+    ``seed``); ``target`` and ``time_col`` name the label and event-time columns; ``refresh_metrics``
+    after every step; ``pace`` seconds of wall clock after each step (1.0 lets Prometheus watch)."""
 
     step: str = "D"
     label_fraction: float = 1.0
