@@ -282,6 +282,7 @@ def test_estimate_performance_follows_unfamiliar_inputs():
     realised = np.abs(cur["cnt"] - model.predict(cur[["x"]])).groupby(cur["timestamp"].dt.to_period("W").dt.start_time)
     np.testing.assert_allclose(t["realised_mae"], realised.mean())
     assert (t["naive_mae"] == le.reference_mae).all()
+    assert le.predict(cur).shape == (len(cur),) and le.to_frame()["label_col"].iloc[0] == "cnt"
 
 
 def test_estimate_performance_without_and_with_partial_labels():
