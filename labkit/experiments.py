@@ -249,7 +249,7 @@ def ab_comparison(y_true, y_pred, arm, *, n_boot: int = 2000, confidence: float 
 
 
 def _predictions(model, current: pd.DataFrame, func: str, role: str) -> np.ndarray:
-    """Predictions of a ModelVersion/Baseline (``.model`` + ``.features``) or an estimator with ``feature_names_in_``."""
+    """Predictions of a ModelVersion/Baseline (``.model`` + ``.features``) or an estimator fitted on a DataFrame."""
     features = getattr(model, "features", None)
     est = model.model if features is not None and hasattr(model, "model") else model
     features = features if features is not None else getattr(model, "feature_names_in_", None)
@@ -510,7 +510,8 @@ def promotion_decision(comparison, *, candidate_serving: bool = False, min_impro
     ci = f"{c.confidence:.0%} interval {c.ci_low:.2f} .. {c.ci_high:.2f}"
     head = f"candidate MAE {mae_k:.2f} vs champion {mae_c:.2f}"
     if c.n < min_n:
-        action, reasons = "keep", (f"only {c.n} labelled rows, fewer than min_n={min_n}: keep testing", f"{head} ({ci})")
+        action = "keep"
+        reasons = (f"only {c.n} labelled rows, fewer than min_n={min_n}: keep testing", f"{head} ({ci})")
     elif c.ci_low > min_improvement:
         action, reasons = "promote", (f"{head}: better by {c.improvement:.2f} ({ci})",)
         if min_improvement > 0:
