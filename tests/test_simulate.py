@@ -655,7 +655,7 @@ def test_bad_parameters_get_clear_errors(hourly, call, error, match):
                  id="duty-too-big"),
     pytest.param({"kind": "recurring", "period": "-1D"}, r"period: expected a positive duration",
                  id="negative-period"),
-    pytest.param({"kind": "recurring", "period": "weekly"}, r"period: expected a duration", id="bad-period"),
+    pytest.param({"kind": "recurring", "period": "weekly"}, r"period: expected a positive duration such as .7D.", id="bad-period"),
     pytest.param({"kind": "recurring", "weekdays": [7]}, r"weekdays: expected integers in 0\.\.6 \(Monday=0",
                  id="weekday-7"),
     pytest.param({"kind": "recurring", "weekdays": ["someday"]}, r"weekdays: expected weekday numbers",
