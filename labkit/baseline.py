@@ -21,7 +21,8 @@ import json
 import logging
 import os
 import pickle
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -79,11 +80,11 @@ def _as_1d_float(values, name: str) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class RegressionMetrics:
+class RegressionMetrics(Mapping):
     """The errors of a regression: ``mae``, ``rmse``, ``r2``, ``mean_residual`` (y_true - y_pred) and ``n``.
 
-    A positive mean residual means the model under-predicts. ``metrics["mae"]`` reads the same as
-    ``metrics.mae``.
+    A positive mean residual means the model under-predicts. The record is also a read-only mapping:
+    ``metrics["mae"]`` is ``metrics.mae`` and ``dict(metrics)`` holds every field.
     """
 
     mae: float
@@ -97,13 +98,15 @@ class RegressionMetrics:
             raise KeyError(name)
         return getattr(self, name)
 
-    def to_dict(self) -> dict:
-        """The metrics as a plain dict."""
-        return asdict(self)
+    def __iter__(self):
+        return iter(self.__dataclass_fields__)
+
+    def __len__(self) -> int:
+        return len(self.__dataclass_fields__)
 
     def to_frame(self) -> pd.DataFrame:
         """One row with a column per metric."""
-        return pd.DataFrame([self.to_dict()])
+        return pd.DataFrame([dict(self)])
 
 
 def regression_metrics(y_true, y_pred) -> RegressionMetrics:
@@ -185,7 +188,7 @@ class Baseline:
             "features": list(self.features),
             "target": self.target,
             "periods": self.periods,
-            "metrics": self.metrics.to_dict(),
+            "metrics": dict(self.metrics),
             "fingerprint": self.fingerprint,
             "model_params": {k: self.model.get_params().get(k, v) for k, v in MODEL_PARAMS.items()},
         }

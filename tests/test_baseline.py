@@ -28,8 +28,8 @@ def test_regression_metrics_agree_with_sklearn():
 def test_regression_metrics_is_a_frozen_record():
     m = bl.regression_metrics([1, 2, 3, 4], [1, 2, 3, 6])
     assert isinstance(m, bl.RegressionMetrics) and (m.mae, m.rmse, m.r2) == (m["mae"], m["rmse"], m["r2"])
-    assert m.to_dict() == {"mae": 0.5, "rmse": 1.0, "r2": m.r2, "mean_residual": -0.5, "n": 4}
-    assert m.to_frame().to_dict("records") == [m.to_dict()]
+    assert dict(m) == {"mae": 0.5, "rmse": 1.0, "r2": m.r2, "mean_residual": -0.5, "n": 4}
+    assert m.to_frame().to_dict("records") == [dict(m)] and dict(m.items()) == dict(m)
     with pytest.raises(KeyError):
         m["accuracy"]
     with pytest.raises(AttributeError):
