@@ -25,7 +25,7 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
-from labkit import __version__
+import labkit
 from labkit._validate import check_choice, fail
 from labkit.paths import REPO_ROOT
 
@@ -315,7 +315,7 @@ def format_report(diagnoses: Sequence[Diagnosis]) -> str:
     marks = {"ok": "ok  ", "warn": "warn", "fail": "FAIL"}
     width = max((len(d.name) for d in diagnoses), default=10)
     lines = [
-        f"labkit doctor: labkit {__version__} at {REPO_ROOT}",
+        f"labkit doctor: labkit {labkit.__version__} at {REPO_ROOT}",
         f"  on {platform.system()} {platform.machine()}, Python {platform.python_version()}",
         "",
     ]
@@ -341,7 +341,7 @@ def to_json(diagnoses: Sequence[Diagnosis]) -> str:
     return json.dumps(
         {
             "ok": not any(d.status == "fail" for d in diagnoses),
-            "labkit": __version__,
+            "labkit": labkit.__version__,
             "python": sys.executable,
             "checks": [asdict(d) for d in diagnoses],
         },
