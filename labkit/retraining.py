@@ -63,8 +63,34 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from labkit.analysis import _check_int, _check_seed, _pair, _require_frame, _times, _window_start
+from labkit import _validate as _v
+from labkit._windows import window_starts as _window_starts
 from labkit.paths import atomic_write_bytes
+
+# Temporary adapters (analysis branch): labkit.analysis no longer has these privates; the alerting
+# branch switches the calls below to labkit._validate / labkit._windows and drops this block.
+
+
+def _check_int(value, name, func, minimum=0):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{func}(): {name} must be an integer >= {minimum}; got {value!r}.")
+    return int(value)
+
+
+_check_seed = lambda seed, func: _v.check_seed(seed, func=func)  # noqa: E731
+_pair = lambda t, p, func, names: _v.check_pair(t, p, func=func, names=names)  # noqa: E731
+_window_start = lambda times, freq, func: _window_starts(times, freq, func=func)  # noqa: E731
+
+
+def _require_frame(df, name, func, columns=()):
+    _v.check_frame(df, name, func=func)
+    _v.check_columns(df, list(columns), "columns", func=func, frame=name)
+
+
+def _times(df, col, name, func):
+    _v.check_columns(df, col, "time_col", func=func, frame=name)
+    return _v.check_datetimes(df[col], f"{name}[{col!r}]", func=func)
+
 
 __all__ = [
     "Never",
