@@ -30,7 +30,7 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from labkit import data as _data
-from labkit._validate import check_columns, check_frame, check_int, fail
+from labkit._validate import check_columns, check_frame, check_int, check_pair, fail
 from labkit.paths import artifacts_dir, atomic_write_bytes
 
 __all__ = [
@@ -61,22 +61,6 @@ def make_model(seed: int = 0):
 def split_periods(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Split the hourly data into (train, reference, production) at the lab's fixed dates."""
     return _data.chronological_split(df, REFERENCE_START, PRODUCTION_START)
-
-
-def _as_1d_float(values, name: str) -> np.ndarray:
-    try:
-        arr = np.asarray(values, dtype=float)
-    except (TypeError, ValueError):
-        raise fail("regression_metrics", name, "numbers (a list, array or Series)", values,
-                   "pass a numeric column, e.g. df['cnt']", TypeError) from None
-    if arr.ndim != 1:
-        raise fail("regression_metrics", name, "one dimension", f"<an array of shape {arr.shape}>",
-                   "pass a single column, e.g. df['cnt']")
-    bad = ~np.isfinite(arr)
-    if bad.any():
-        raise fail("regression_metrics", name, "finite numbers", f"<{int(bad.sum())} missing or infinite value(s), "
-                   f"the first at position {int(np.argmax(bad))}>", "drop or fill them before evaluating")
-    return arr
 
 
 @dataclass(frozen=True)
@@ -118,12 +102,7 @@ def regression_metrics(y_true, y_pred) -> RegressionMetrics:
     >>> m.mae, m.rmse, m.mean_residual
     (0.5, 1.0, -0.5)
     """
-    t, p = _as_1d_float(y_true, "y_true"), _as_1d_float(y_pred, "y_pred")
-    if t.size == 0:
-        raise fail("regression_metrics", "y_true", "at least one value", "<no values>", "there is nothing to evaluate")
-    if t.shape != p.shape:
-        raise fail("regression_metrics", "y_pred", f"as many values as y_true ({t.size})", f"<{p.size} values>",
-                   "pass predictions for the same rows as y_true")
+    t, p = check_pair(y_true, y_pred, func="regression_metrics")
     resid = t - p
     ss_tot = float(np.sum((t - t.mean()) ** 2))
     r2 = 1.0 - float(np.sum(resid ** 2)) / ss_tot if ss_tot > 0 else float("nan")

@@ -37,12 +37,12 @@ def test_regression_metrics_is_a_frozen_record():
 
 
 @pytest.mark.parametrize("y_true, y_pred, error, match", [
-    ([1, 2], [1, 2, 3], ValueError, r"^regression_metrics\(\): y_pred: expected as many values as y_true \(2\), got <3 values>"),
-    ([], [], ValueError, r"y_true: expected at least one value"),
-    ([1, np.nan], [1, 2], ValueError, r"y_true: expected finite numbers, got <1 missing or infinite value"),
-    ([1, 2], [1, np.inf], ValueError, r"y_pred: expected finite numbers, got <1 missing"),
-    ([[1, 2]], [[1, 2]], ValueError, r"y_true: expected one dimension, got <an array of shape \(1, 2\)>"),
-    (["a", "b"], [1, 2], TypeError, r"y_true: expected numbers \(a list, array or Series\)"),
+    ([1, 2], [1, 2, 3], ValueError, r"^regression_metrics\(\): y_pred: expected the same length as y_true \(2\), got <3 values>"),
+    ([], [], ValueError, r"y_true: expected at least one row"),
+    ([1, np.nan], [1, 2], ValueError, r"y_true: expected a number in every row, got <1 missing of 2"),
+    ([1, 2], [1, np.inf], ValueError, r"y_pred: expected a number in every row, got <1 missing"),
+    ([[1, 2]], [[1, 2]], ValueError, r"y_true: expected one-dimensional values, got <shape \(1, 2\)>"),
+    (["a", "b"], [1, 2], TypeError, r"y_true: expected numbers, got \['a', 'b'\]"),
 ], ids=["length", "empty", "nan-true", "inf-pred", "2d", "strings"])
 def test_regression_metrics_errors(y_true, y_pred, error, match):
     with pytest.raises(error, match=match):
