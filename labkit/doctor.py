@@ -273,23 +273,31 @@ def check_promtool(which: Callable[[str], str | None] = shutil.which) -> Diagnos
 
 
 def check_offline(prefix: str | Path | None = None, env: Mapping[str, str] | None = None) -> list[Diagnosis]:
-    """The offline environment variables and the JupyterLab settings of :mod:`labkit.setup_lab`."""
-    from labkit._offline import OFFLINE_DEFAULTS
+    """The offline variables the *user* set, and the JupyterLab settings of :mod:`labkit.setup_lab`.
+
+    ``env`` is what the user set before ``import labkit`` applied its defaults (default: what
+    :func:`labkit._offline.user_settings` recorded), so a default labkit applied itself is reported
+    as labkit's, not as the user's. A network variable the user turned off (``DO_NOT_TRACK=0``) fails:
+    the lab is no longer offline.
+    """
+    from labkit._offline import NETWORK_VARIABLES, OFFLINE_DEFAULTS, user_settings
     from labkit.setup_lab import missing_settings
 
-    env = os.environ if env is None else env
-    out = []
-    changed = [f"{k}={env[k]}" for k, v in OFFLINE_DEFAULTS.items() if k in env and env[k] != v]
-    if changed:
-        out.append(Diagnosis(
-            "offline variables", "warn", ", ".join(changed),
-            ", ".join(f"{k}={v}" for k, v in OFFLINE_DEFAULTS.items()),
-            f"unset them (e.g. unset {changed[0].split('=')[0]}) to keep telemetry and downloads off",
-            required=False,
-        ))
+    env = user_settings() if env is None else {k: env[k] for k in OFFLINE_DEFAULTS if k in env}
+    online = [k for k in NETWORK_VARIABLES if k in env and env[k].strip().lower() not in ("1", "true", "yes", "on")]
+    other = [k for k in OFFLINE_DEFAULTS if k in env and k not in NETWORK_VARIABLES and env[k] != OFFLINE_DEFAULTS[k]]
+    mine = ", ".join(f"{k}={v}" for k, v in env.items())
+    labkits = ", ".join(f"{k}={v}" for k, v in OFFLINE_DEFAULTS.items() if k not in env)
+    found = "; ".join(filter(None, [mine and f"set by you: {mine}", labkits and f"labkit's defaults on import: {labkits}"]))
+    wanted = ", ".join(f"{k}={v}" for k, v in OFFLINE_DEFAULTS.items())
+    if online:
+        out = [Diagnosis("offline variables", "fail", found, wanted,
+                         f"unset {' '.join(online)} (labkit then sets them) to keep telemetry and downloads off")]
+    elif other:
+        out = [Diagnosis("offline variables", "warn", found, wanted,
+                         f"unset {' '.join(other)} to silence the libraries' advisories", required=False)]
     else:
-        out.append(Diagnosis("offline variables", "ok", ", ".join(f"{k}={v}" for k, v in OFFLINE_DEFAULTS.items()), ""))
-
+        out = [Diagnosis("offline variables", "ok", found, "")]
     problems = [str(path) for path in missing_settings(prefix)]
     if problems:
         out.append(Diagnosis(
