@@ -113,6 +113,9 @@ class ModelRegistry:
         self._stack: list[str] = []
         self._events: list[dict] = []
 
+    def __getitem__(self, version: str) -> ModelVersion:
+        return self.get(version)
+
     def get(self, version: str) -> ModelVersion:
         """The version called ``version`` (e.g. "v2")."""
         if version not in self._versions:
