@@ -151,7 +151,8 @@ class LogStats:
     ``invalid``: malformed records counted under ``on_invalid="count"``, plus rows the database
     refused (dead-lettered). ``failed``: accepted records the database did not take after all
     retries (dead-lettered). ``retries``/``errors``: database attempts retried / batches given up.
-    ``problems``: the first messages about refused or failed records.
+    ``unsaved``: failed or refused records the dead-letter file could not take either (they are only in
+    Python's log). ``problems``: the first messages about refused or failed records.
     """
 
     accepted: int
@@ -164,6 +165,7 @@ class LogStats:
     retries: int
     errors: int
     last_error: str | None
+    unsaved: int = 0
     problems: tuple = field(default=(), repr=False)
     dead_letter: str = field(default="", repr=False)
     writer_alive: bool = True
@@ -228,10 +230,7 @@ def _epoch(value, argument: str, func: str = "log") -> float:
         except (ValueError, TypeError, OverflowError) as exc:
             raise _invalid(func, argument, "a time (datetime, ISO string or Unix seconds) in 1678..2261", value,
                            f"pass e.g. '2012-06-01 08:00' ({exc})") from None
-        if ts is pd.NaT:
-            seconds = math.nan
-        else:
-            seconds = (ts.tz_convert("UTC").tz_localize(None) if ts.tzinfo is not None else ts).value / 1e9
+        seconds = math.nan if ts is pd.NaT else ts.timestamp()  # naive times are UTC
     if not _MIN_SECONDS < seconds < _MAX_SECONDS:  # NaN fails too
         raise _invalid(func, argument, "a real time in 1678..2261 (numbers are Unix seconds)", value,
                        "pass seconds, not milliseconds (divide by 1000); a missing time cannot be logged")
@@ -914,7 +913,8 @@ class PredictionLogger:
         return LogStats(
             accepted=accepted, written=self._written, pending=max(accepted - self._done, 0), rejected=rejected,
             sampled_out=self._sampled_out.value, invalid=invalid + self._invalid_at_write, failed=self._failed,
-            retries=self._retries, errors=self._errors, last_error=self._last_error, problems=problems,
+            retries=self._retries, errors=self._errors, last_error=self._last_error, unsaved=self._unsaved,
+            problems=problems,
             dead_letter=str(self.dead_letter_path), writer_alive=self._writer.is_alive(), closed=self._closed)
 
     @property
@@ -1064,19 +1064,19 @@ class PredictionLogger:
         self._dead_letter([("predictions", r, reason) for r in pred_rows] + [("feedback", r, reason) for r in fb_rows])
 
     def _dead_letter(self, entries):
-        pred_cols = _FIXED_COLUMNS + self.features
+        pred_cols, saved = _FIXED_COLUMNS + self.features, 0
         try:
             with open(self.dead_letter_path, "a", encoding="utf-8") as fh:
                 for table, row, reason in entries:
-                    cols = pred_cols if table == "predictions" else _FEEDBACK_COLUMNS
-                    record = {c: _plain(v) for c, v in zip(cols, row)}
+                    record = dict(zip(pred_cols if table == "predictions" else _FEEDBACK_COLUMNS, map(_plain, row)))
                     fh.write(json.dumps({"table": table, "reason": reason, "record": record}, default=repr) + "\n")
+                    fh.flush()  # so that a full disk is noticed line by line and the count below is exact
+                    saved += 1
         except OSError as exc:  # last resort: the records go to Python's log, and flush() says so
-            self._unsaved += len(entries)
+            self._unsaved += len(entries) - saved
             self._unsaved_error = f"{type(exc).__name__}: {exc}"
             logger.critical("prediction log: cannot write the dead-letter file %s (%s); the records follow: %r",
-                            self.dead_letter_path, exc, entries)
-
+                            self.dead_letter_path, exc, entries[saved:])
 
 
 def _open_for_reading(path) -> tuple[sqlite3.Connection, tuple[str, ...]]:
@@ -1157,11 +1157,9 @@ def read_log(path=None, *, start=None, end=None, as_of=None, with_feedback: bool
     df["log_time"] = _to_datetime(df["log_time"].to_numpy(dtype=float))
     df["prediction"] = df["prediction"].astype(float)
     df["latency_seconds"] = df["latency_seconds"].astype(float)
-    for f in features:
-        if df[f].dtype == object:
-            numeric = pd.to_numeric(df[f], errors="coerce")
-            if numeric.notna().sum() == df[f].notna().sum():  # numbers with some missing values
-                df[f] = numeric
+    for f in features:  # numbers with some missing values come back as floats (text stays text)
+        if df[f].dtype == object and all(isinstance(v, (int, float)) for v in df[f] if v is not None):
+            df[f] = pd.to_numeric(df[f])
     for f in features:
         df[f"age_{f}"] = ages[f]
     if with_feedback:
