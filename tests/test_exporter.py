@@ -1,4 +1,4 @@
-"""labkit.exporter: the metric contract, a real HTTP scrape on loopback, a registry of its own."""
+"""labkit.monitoring.exporter: the metric contract, a real HTTP scrape on loopback, a registry of its own."""
 from __future__ import annotations
 
 import math
@@ -12,7 +12,7 @@ import pytest
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
-from labkit.exporter import LATENCY_BUCKETS, METRIC_NAMES, SCORE_BUCKETS, MetricsExporter
+from labkit.monitoring.exporter import LATENCY_BUCKETS, METRIC_NAMES, SCORE_BUCKETS, MetricsExporter
 
 
 def parse(text: str) -> dict:
@@ -134,13 +134,13 @@ def test_serve_only_on_loopback_and_clear_port_errors():
     exp = MetricsExporter()
     with pytest.raises(ValueError, match=r"host: expected a loopback address .* got '0.0.0.0'"):
         exp.serve(0, host="0.0.0.0")
-    with pytest.raises(ValueError, match=r"port: expected an integer in 0..65535"):
+    with pytest.raises(ValueError, match=r"port: expected an int in \[0, 65535\], got -1"):
         exp.serve(-1)
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen(1)
         port = taken.getsockname()[1]
-        with pytest.raises(OSError, match=rf"could not listen on 127.0.0.1:{port}.*Fix: .*port=0"):
+        with pytest.raises(OSError, match=rf"port: expected a free port on 127.0.0.1, got {port}.*Fix: .*port=0"):
             exp.serve(port)
     with exp.serve(0, host="localhost") as server:
         assert "# TYPE ml_predictions_total counter" in scrape(server.url)
