@@ -108,7 +108,7 @@ def test_drift_columns_come_from_drift_timeline():
     log, ref = make_log(), make_reference()
     w = windowed_metrics(log, reference=ref, freq="12h")
     tl = drift.drift_timeline(ref, log, time_col="event_time", freq="12h", columns=FEATURES,
-                              numerical=["temp"], categorical=["hr", "weather"],
+                              options=drift.DriftOptions(numerical=["temp"]), categorical=["hr", "weather"],
                               methods={"temp": ["wasserstein"], "hr": ["js_distance"], "weather": ["js_distance"]})
     wide = tl.pivot(index="window_start", columns="column", values="statistic")
     for f in FEATURES:

@@ -294,7 +294,7 @@ def _drift_scores(reference, df, kinds, freq, starts) -> dict:
     features = list(kinds)
     tl = drift.drift_timeline(
         reference[features], df[["event_time", *features]], time_col="event_time", freq=freq, columns=features,
-        numerical=[f for f in features if kinds[f] == "numerical"],
+        options=drift.DriftOptions(numerical=[f for f in features if kinds[f] == "numerical"]),
         categorical=[f for f in features if kinds[f] == "categorical"],
         methods={f: [_DRIFT_METHOD[kinds[f]]] for f in features})
     pos = pd.Index(starts).get_indexer(pd.DatetimeIndex(tl["window_start"]))
