@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 from scipy.spatial.distance import pdist, squareform
+from threadpoolctl import threadpool_limits
 
 from labkit import _drift_engine as engine
 from labkit._validate import (check_choice, check_columns, check_datetimes, check_frame, check_int, check_number,
@@ -408,7 +409,8 @@ def mmd(reference, current, *, n_permutations: int = 200, seed: int = 0, thresho
     w = np.concatenate((np.full(n, 1.0 / n), np.full(m, -1.0 / m)))  # MMD² = wᵀ K w
     observed = float(w @ kernel @ w)
     relabelled = w[np.stack([rng.permutation(n + m) for _ in range(n_permutations)])]
-    null = np.einsum("pi,pi->p", relabelled @ kernel, relabelled)
+    with threadpool_limits(limits=1):  # one BLAS thread: no oversubscription on a shared machine
+        null = np.einsum("pi,pi->p", relabelled @ kernel, relabelled)
     p_value = (1.0 + np.count_nonzero(null >= observed - 1e-12)) / (1.0 + n_permutations)
     return _result("mmd", max(observed, 0.0), p_value, threshold, n, m, dropped)
 
@@ -447,8 +449,9 @@ def domain_classifier(reference, current, *, seed: int = 0, cv: int = 5, thresho
     label = np.concatenate((np.zeros(len(x), int), np.ones(len(y), int)))
     model = classifier if classifier is not None else HistGradientBoostingClassifier(max_iter=100, random_state=seed)
     scores = np.empty(len(label))
-    for train, test in StratifiedKFold(n_splits=cv, shuffle=True, random_state=seed).split(rows, label):
-        scores[test] = clone(model).fit(rows[train], label[train]).predict_proba(rows[test])[:, 1]
+    with threadpool_limits(limits=1):  # one OpenMP/BLAS thread: no oversubscription on a shared machine
+        for train, test in StratifiedKFold(n_splits=cv, shuffle=True, random_state=seed).split(rows, label):
+            scores[test] = clone(model).fit(rows[train], label[train]).predict_proba(rows[test])[:, 1]
     auc = roc_auc_score(label, scores)
     p_value = stats.mannwhitneyu(scores[label == 1], scores[label == 0], alternative="greater").pvalue
     return _result(func, auc, p_value, threshold, len(x), len(y), dropped)
@@ -729,9 +732,10 @@ def drift_table(reference_df: pd.DataFrame, current_df: pd.DataFrame, *, columns
                 options: DriftOptions | None = None) -> DriftTable:
     """Test every column of two frames for drift, each with one of the statistics above.
 
-    ``columns`` default to every numerical/categorical column of ``reference_df``; kinds are inferred
-    like Evidently (``categorical=[...]`` and ``options.numerical`` force them). ``method`` is
-    "auto" (Evidently's choice by reference size and kind), a method name or {column: method}.
+    ``columns`` default to every numerical/categorical column of ``reference_df``; kinds are inferred by
+    a rule close to, not equal to, Evidently's (docs/drift.md; ``categorical=[...]`` and
+    ``options.numerical`` force them). ``method`` is "auto" (Evidently's choice by reference size and
+    kind), a method name or {column: method}.
     ``correction`` ("bonferroni" or "bh") adjusts the p-value rows (``p_adjusted``); ``thresholds``
     overrides the threshold per column ("null" allowed for distances). Other options: :class:`DriftOptions`.
 

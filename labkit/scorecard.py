@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from labkit._validate import fail
+from labkit._windows import window_starts
 
 __all__ = ["DetectorScore", "score_detector", "scorecard"]
 
@@ -77,6 +78,21 @@ def _as_bool_series(values: pd.Series, name: str) -> pd.Series:
     return values.astype(bool)
 
 
+def _check_windows(flags_index, truth_index, freq) -> None:
+    """Flags and truth must label the same kind of window: starts of ``freq`` windows, equally spaced."""
+    func = "score_detector"
+    for index, name in ((flags_index, "flags"), (truth_index, "truth")):
+        index = index.tz_convert(None) if index.tz is not None else index
+        off = index[window_starts(pd.Series(index), freq, func=func).to_numpy() != index.to_numpy()]
+        if len(off):
+            raise fail(func, f"{name}.index", f"starts of {freq!r} windows", f"<times such as {off[0]}>",
+                       f"one value per window, e.g. .resample({freq!r}).max(), or pass the freq they were made with")
+    gaps = [pd.Timedelta(np.diff(i.sort_values().asi8).min()) for i in (flags_index, truth_index) if len(i) > 1]
+    if len(gaps) == 2 and max(gaps) > 1.5 * min(gaps):
+        raise fail(func, "flags", f"windows as long as the truth's (one every {gaps[1]})", f"<one every {gaps[0]}>",
+                   "compute flags and truth with the same freq")
+
+
 def score_detector(flags: pd.Series, truth, *, freq: str = "D", name: str | None = None) -> DetectorScore:
     """Compare one detector's per-window flags with the truth; windows present in both are scored.
 
@@ -89,6 +105,7 @@ def score_detector(flags: pd.Series, truth, *, freq: str = "D", name: str | None
                    "for several detectors use scorecard()", TypeError)
     flags = _as_bool_series(flags, "flags")
     expected = _truth_windows(truth, freq)
+    _check_windows(flags.index, expected.index, freq)
     common = flags.index.intersection(expected.index).sort_values()
     if len(common) == 0:
         raise fail("score_detector", "flags", f"windows that the truth has ({expected.index.min()}.."

@@ -810,3 +810,70 @@ def test_public_surface():
     for module in (drift, drift_adapters):
         for name in module.__all__:
             assert getattr(module, name).__doc__ or isinstance(getattr(module, name), (dict, list)), name
+
+
+# ---------------------------------------------------------------------------------------------
+# bad input is refused with a clear error (issue 16)
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("threshold", [2, 1, 0, -0.1, float("nan")], ids=["2", "1", "0", "negative", "nan"])
+def test_p_value_thresholds_out_of_range_are_refused(threshold):
+    """ks(x, x, threshold=2) used to call identical samples drifted."""
+    x = [1.0, 2.0, 3.0]
+    for test in (ks, chi_square):
+        with pytest.raises(ValueError, match=r"threshold: expected a finite number in \(0, 1\)"):
+            test(x, x, threshold=threshold)
+
+
+@pytest.mark.parametrize("share", [float("nan"), 2, -0.5], ids=["nan", "2", "negative"])
+def test_drift_share_out_of_range_is_refused(share):
+    """With drift_share NaN or 2 the dataset used to be always or never drifted."""
+    with pytest.raises(ValueError, match=r"drift_share: expected a finite number in \[0, 1\]"):
+        DriftOptions(drift_share=share)
+    table = drift_table(*_frames(n_ref=50, n_cur=50))
+    with pytest.raises(ValueError, match=r"drift_share: expected a finite number in \[0, 1\]"):
+        drift.DriftTable.from_frame(table.frame, drift_share=share)
+    result = {"meta": {"name": "KSDrift"}, "data": {"p_val": np.array([0.5]), "threshold": 0.05}}
+    with pytest.raises(ValueError, match="drift_share"):
+        drift_adapters.from_alibi(result, ["x"], drift_share=share)
+
+
+@pytest.mark.parametrize("freq", ["-1D", "0D", "-6h"])
+def test_timeline_refuses_negative_or_zero_windows(synthetic, freq):
+    ref, stream = synthetic
+    with pytest.raises(ValueError, match=f"freq: expected a positive window length .*got '{freq}'"):
+        drift_timeline(ref, stream, freq=freq, methods=["ks"])
+
+
+def test_duplicate_column_names_are_refused():
+    ref, cur = _frames(n_ref=50, n_cur=50)
+    twice = pd.concat([cur, cur["x"]], axis=1)
+    with pytest.raises(ValueError, match=r"current_df.columns: expected unique column names, got <duplicated \['x'\]>"):
+        drift_table(ref, twice)
+
+
+def test_timeline_with_tz_aware_times_across_a_dst_change():
+    """Times with a time zone are windowed in UTC: no AmbiguousTimeError at the autumn DST change."""
+    t = pd.date_range("2012-10-27", "2012-10-30", freq="h", tz="Europe/London")
+    stream = pd.DataFrame({"timestamp": t, "x": np.random.default_rng(0).normal(size=t.size)})
+    ref = pd.DataFrame({"x": np.random.default_rng(1).normal(size=300)})
+    tl = drift_timeline(ref, stream, methods=["ks"])
+    assert tl["n"].sum() == t.size and tl["window_start"].dt.tz is None
+
+
+def test_multivariate_tests_limit_their_threads(monkeypatch):
+    """mmd and domain_classifier run their BLAS/OpenMP work with one thread (issue 15)."""
+    import threadpoolctl
+
+    seen = []
+    real = threadpoolctl.threadpool_limits
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("limits", args[0] if args else None))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(drift, "threadpool_limits", spy)
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(60, 2)), rng.normal(size=(60, 2))
+    drift.mmd(x, y, n_permutations=20)
+    drift.domain_classifier(x, y, cv=2)
+    assert seen == [1, 1]

@@ -8,6 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from labkit import _drift_engine as engine
 from labkit import drift
@@ -113,3 +115,19 @@ def test_engine_equals_readable_functions_on_bike_data(bike):
     categorical = set(FEATURES) - set(timeline.loc[timeline["method"] == "ks", "column"])  # kinds as inferred
     assert set(categorical) < set(CATEGORICAL_FEATURES)
     assert assert_rows_equal_readable(reference, stream, timeline, categorical) > 1000
+
+
+values = st.floats(-1e3, 1e3, allow_nan=False, allow_infinity=False).map(lambda v: round(v, 1))  # ties happen
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(values, min_size=2, max_size=60), st.lists(st.lists(values, min_size=1, max_size=12), min_size=1,
+                                                             max_size=4))
+def test_engine_equals_readable_functions_for_any_samples(reference, windows):
+    """Property: for any reference and any daily windows, every timeline row equals the readable function."""
+    times = [pd.Timestamp("2024-01-01") + pd.Timedelta(days=d, minutes=i) for d, w in enumerate(windows)
+             for i in range(len(w))]
+    stream = pd.DataFrame({"timestamp": times, "x": [v for w in windows for v in w]})
+    reference = pd.DataFrame({"x": reference})
+    timeline = drift.drift_timeline(reference, stream, methods=ALL, options=drift.DriftOptions(numerical=["x"]))
+    assert assert_rows_equal_readable(reference, stream, timeline) == len(windows) * len(ALL)

@@ -83,3 +83,21 @@ def test_scorecard_bad_input():
         scorecard(pd.DataFrame(), {})
     with pytest.raises(KeyError, match="expected flags for scenario 'x'"):
         scorecard({"y": pd.DataFrame()}, {"x": truth_from([1])})
+
+
+def test_hourly_flags_against_daily_truth_are_refused():
+    """A detector firing 1 hour in 24 used to score detection 1.0 against daily truth."""
+    hours = pd.date_range("2012-01-01", periods=24 * 4, freq="h")
+    flags = pd.Series(hours.hour == 0, index=hours)
+    with pytest.raises(ValueError, match=r"flags.index: expected starts of 'D' windows, got <times such as"):
+        score_detector(flags, truth_from([0, 0, 1, 1]))
+    with pytest.raises(ValueError, match=r"flags: expected windows as long as the truth's \(one every 1 days"):
+        score_detector(flags, truth_from([0, 0, 1, 1]), freq="h")
+    daily = flags.resample("D").max()  # what the error suggests
+    assert score_detector(daily, truth_from([0, 0, 1, 1])).detection_rate == 1.0
+
+
+def test_negative_freq_is_refused():
+    t = truth_from([0, 1])
+    with pytest.raises(ValueError, match="freq: expected a positive window length"):
+        score_detector(t["drifted"], t, freq="-1D")
