@@ -8,6 +8,7 @@ STAMP := $(VENV)/.installed-lab
 TEST_STAMP := $(VENV)/.installed-test
 # Offline and quiet, unless the user chose otherwise (labkit sets the same defaults at import).
 export DO_NOT_TRACK ?= 1
+export MLFLOW_DISABLE_TELEMETRY ?= true
 export TRANSFORMERS_VERBOSITY ?= error
 export HF_HUB_OFFLINE ?= 1
 export PYDEVD_DISABLE_FILE_VALIDATION ?= 1

@@ -66,6 +66,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
 
     from labkit import drift
+    from labkit.drift_adapters import from_alibi, from_evidently
 
     ref, cur = load()
     R, C = ref[FEATURES], cur[FEATURES]
@@ -90,7 +91,7 @@ def main(argv=None):
     t_lab = best(lambda: drift.drift_table(R, C), args.repeats)
     line("labkit drift_table(method='auto')  [Wasserstein/JS, as Evidently]", t_lab)
     alibi_like = {c: ("ks" if c in NUMERICAL else "chi_square") for c in FEATURES}
-    alibi_kw = dict(method=alibi_like, correction="bonferroni", ks_method="asymp", yates=True)
+    alibi_kw = dict(method=alibi_like, correction="bonferroni", options=drift.DriftOptions(ks_method="asymp", yates=True))
     drift.drift_table(R, C, **alibi_kw)
     t_lab_ks = best(lambda: drift.drift_table(R, C, **alibi_kw), args.repeats)
     line("labkit drift_table(KS asymp/chi-square Yates, bonferroni) [= alibi]", t_lab_ks)
@@ -113,13 +114,13 @@ def main(argv=None):
 
     # same numbers?
     res = TabularDrift(x_ref, p_val=0.05, categories_per_feature=cats).predict(x_cur)
-    al = drift.from_alibi(res, FEATURES, categorical=CATEGORICAL).frame.set_index("column")
+    al = from_alibi(res, FEATURES, categorical=CATEGORICAL).frame.set_index("column")
     ours_ks = drift.drift_table(R, C, **alibi_kw).frame.set_index("column")
     rel = np.abs(ours_ks["p_value"].astype(np.float32) - al["p_value"]) / np.maximum(al["p_value"], 1e-30)
     print(f"  max relative |labkit − alibi| p-value (float32): {float(rel.max()):.1e}; same flags: "
           f"{bool((ours_ks['drifted'] == (al['p_value'] < 0.05 / len(FEATURES))).all())}")
     ours = drift.drift_table(R, C).frame.set_index("column")
-    theirs = drift.from_evidently(Report([DataDriftPreset()]).run(C, R)).frame.set_index("column")
+    theirs = from_evidently(Report([DataDriftPreset()]).run(C, R)).frame.set_index("column")
     max_diff = float(np.max(np.abs(ours["statistic"] - theirs["statistic"])))
     print(f"  max |labkit − Evidently| statistic over the 10 columns: {max_diff:.2e}; "
           f"same drifted flags: {bool((ours['drifted'] == theirs['drifted']).all())}")
@@ -143,7 +144,7 @@ def main(argv=None):
     line("labkit drift_timeline without KS (everything else)", t_tl_noks)
     t_tl_ks_only = best(lambda: drift.drift_timeline(R, stream, methods=["ks"]), max(3, args.repeats // 2))
     line("labkit drift_timeline KS only (statistic + exact p-value)", t_tl_ks_only)
-    t_tl_asymp = best(lambda: drift.drift_timeline(R, stream, ks_method="asymp"), max(3, args.repeats // 2))
+    t_tl_asymp = best(lambda: drift.drift_timeline(R, stream, options=drift.DriftOptions(ks_method="asymp")), max(3, args.repeats // 2))
     line("labkit drift_timeline (all stats, KS method='asymp' as alibi)", t_tl_asymp)
 
     # sort floors

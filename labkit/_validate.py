@@ -261,3 +261,33 @@ def check_pair(y_true: Any, y_pred: Any, *, func: str, names: tuple = ("y_true",
     if t.size == 0:
         raise fail(func, names[0], "at least one row", "<no rows>", "check the filter that selected them")
     return t, p
+
+
+def check_duration(value: Any, argument: str, *, func: str, positive: bool = False) -> pd.Timedelta:
+    """A fixed duration ('10min', '3h', '2D', a Timedelta) as ``pd.Timedelta``; 0/None mean none.
+
+    A bare number is refused (seconds? days?), and so are months and years (they vary in length).
+
+    >>> check_duration("2D", "for_", func="Rule")
+    Timedelta('2 days 00:00:00')
+    >>> check_duration(5, "for_", func="Rule")
+    Traceback (most recent call last):
+    TypeError: Rule(): for_: expected a duration with a unit such as '10min', '3h' or '2D', got 5. Fix: give the unit, e.g. for_='5h'.
+    """
+    is_number = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    td = pd.Timedelta(0) if value is None or (is_number and value == 0) else None
+    if td is None and (is_number or isinstance(value, bool)):
+        raise fail(func, argument, "a duration with a unit such as '10min', '3h' or '2D'", value,
+                   f"give the unit, e.g. {argument}='{value}h'", TypeError)
+    if td is None:
+        try:
+            td = pd.Timedelta(value)
+        except (TypeError, ValueError):
+            raise fail(func, argument, "a duration such as '10min', '3h' or '2D'", value,
+                       "pass a fixed duration (months and years vary in length)") from None
+    if pd.isna(td) or td < pd.Timedelta(0) or (positive and td == pd.Timedelta(0)):
+        raise fail(func, argument, f"a duration {'> 0' if positive else '>= 0'}", value, "pass e.g. '30min' or '1D'")
+    return td
+
+
+__all__ += ["check_duration"]  # appended here, not above, to keep merges of this shared file simple
