@@ -25,7 +25,7 @@ WORDS_PER_MINUTE, CODE_LINES_PER_MINUTE, MINUTES_PER_EXERCISE = 100, 10, 4
 NOT_YET = {
     "03": "drift room: notebook 03 is about 60 minutes of reading for a 40-minute slot",
     "05": "alerting room: notebook 05 is about 39 minutes of reading for a 30-minute slot",
-    "06": "analysis room: notebook 06 is about 81 minutes of reading for a 30-minute slot",
+    "06": "analysis room: notebook 06 is about 88 minutes of reading for a 30-minute slot",
 }
 
 _WORD = re.compile(r"[^\W_][\w'’-]*")
