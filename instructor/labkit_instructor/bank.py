@@ -106,7 +106,8 @@ def _signature(exercise: key.Exercise, writer: BankWriter) -> list[dict[str, Any
     for p in inspect.signature(exercise.reference).parameters.values():
         if p.kind not in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
             raise ValueError(f"{exercise.id}: the reference may only take plain parameters, not {p}")
-        params.append({"name": p.name} if p.default is p.empty else {"name": p.name, "default": writer.encode(p.default)})
+        default = {} if p.default is p.empty else {"default": writer.encode(p.default)}
+        params.append({"name": p.name, **default})
     return params
 
 

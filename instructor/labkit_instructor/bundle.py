@@ -34,6 +34,7 @@ import inspect
 import io
 import json
 import logging
+import re
 import stat
 import subprocess
 import zipfile
@@ -140,27 +141,38 @@ def _norm(line: str) -> str:
     return " ".join(line.split())
 
 
+#: Lines that only convert an argument (``p = np.asarray(p_values, dtype=float)``) say nothing about an answer.
+_BOILERPLATE = re.compile(
+    r"^\w+ = (np\.asarray|np\.sort|pd\.Series|pd\.to_datetime|pd\.Timestamp)\(\w+(, dtype=\w+)?\)$")
+
+
 def forbidden_lines(root: str | Path = REPO_ROOT) -> list[str]:
-    """Non-trivial lines of solution blocks, model answers, reference implementations and explanations."""
+    """What must not ship in a graded release, as whitespace-normalised lines of at least 16 characters:
+    every line of a solution block, of an ``answer``/``solution-only`` cell, of a question's explanation
+    and of a reference implementation. Lines an exercise's text (markdown) shows on purpose and argument
+    conversions (:data:`_BOILERPLATE`) do not count."""
     from labkit_instructor import exercises
 
-    lines: list[str] = []
+    strict: list[str] = []
+    given, references = [], []
     for path in sorted((Path(root) / "solutions").glob(release.NOTEBOOK_GLOB)):
         for cell in release.read_notebook(path).cells:
-            tags = cell.metadata.get("tags", [])
-            inside = "answer" in tags or "solution-only" in tags
+            inside = bool({"answer", "solution-only"} & set(cell.metadata.get("tags", [])))
             for line in cell.source.splitlines():
                 if line.strip() in (release.BEGIN_SOLUTION, release.END_SOLUTION):
                     inside = line.strip() == release.BEGIN_SOLUTION
                 elif inside:
-                    lines.append(line)
-            number = path.name[:2]
-            for exercise in exercises.exercises(number):
-                body = inspect.getsource(exercise.reference).split('"""')[-1]  # after the docstring
-                lines += body.splitlines()[1:]
-            for question in exercises.questions(number):
-                lines += [text for text in question.explanations.values()]
-    return sorted({_norm(line) for line in lines if len(_norm(line)) >= _MIN_LINE})
+                    strict.append(line)
+        student = release.make_student_notebook(release.read_notebook(path))
+        given += [_norm(line) for cell in student.cells if cell.cell_type == "markdown"
+                  for line in cell.source.splitlines()]
+        for exercise in exercises.exercises(path.name[:2]):
+            references += inspect.getsource(exercise.reference).split('"""')[-1].splitlines()[1:]
+        strict += [text for q in exercises.questions(path.name[:2]) for text in q.explanations.values()]
+    shown = "\n".join(given)  # what the exercise texts show on purpose is not a leak
+    lines = {_norm(line) for line in [*strict, *references]}
+    return sorted(line for line in lines
+                  if len(line) >= _MIN_LINE and not _BOILERPLATE.match(line) and line not in shown)
 
 
 def member_texts(name: str, data: bytes) -> list[str]:

@@ -73,7 +73,8 @@ LANGUAGE_INFO = {"name": "python"}
 NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
 
 _CHECK_CALL = re.compile(r"""\bcheck\(\s*(["'])(?P<id>[A-Za-z0-9_.\-]+)\1""")
-_ANSWER_CALL = re.compile(r"""^(?P<head>\s*answer\(\s*(["'])[A-Za-z0-9_.\-]+\2\s*,\s*)(?P<choice>[^#]*?)(?P<tail>\s*\)\s*(#.*)?)$""")
+_ANSWER_CALL = re.compile(  # answer("<id>", <choice>) on a line of its own, perhaps with a comment
+    r"""^(?P<head>\s*answer\(\s*(["'])[A-Za-z0-9_.\-]+\2\s*,\s*)(?P<choice>[^#]*?)(?P<tail>\s*\)\s*(#.*)?)$""")
 MODEL_ANSWER_TAG = "model-answer"
 _CELL_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 

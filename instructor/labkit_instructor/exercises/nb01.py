@@ -21,11 +21,11 @@ def regression_report(y_true, y_pred) -> dict:
     """Reference: MAE, RMSE and R² of a regression as a dict of floats."""
     t = np.asarray(y_true, dtype=float)
     p = np.asarray(y_pred, dtype=float)
-    resid = t - p
+    error = t - p
     return {
-        "mae": float(np.mean(np.abs(resid))),
-        "rmse": float(np.sqrt(np.mean(resid ** 2))),
-        "r2": float(1 - np.sum(resid ** 2) / np.sum((t - t.mean()) ** 2)),
+        "mae": float(np.mean(np.abs(error))),
+        "rmse": float(np.sqrt(np.mean(error ** 2))),
+        "r2": float(1 - np.sum(error ** 2) / np.sum((t - t.mean()) ** 2)),
     }
 
 
