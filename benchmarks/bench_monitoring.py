@@ -32,7 +32,7 @@ import pandas as pd  # noqa: E402
 def bench_logging(folder: str, n: int, threads: int) -> tuple[float, float, float, int]:
     """Records/s end to end, log() p50 and p99 in µs, and the number of records missing afterwards."""
     from labkit.data import FEATURES
-    from labkit.prediction_log import PredictionLogger
+    from labkit.monitoring.prediction_log import PredictionLogger
 
     rows = [{k: (0.5 if k in ("temp", "atemp", "hum", "windspeed") else 3) for k in FEATURES} for _ in range(64)]
     path = os.path.join(folder, f"log_{threads}x{n}.sqlite")
@@ -68,9 +68,9 @@ def main() -> int:
     matplotlib.use("Agg")
     folder = tempfile.mkdtemp(prefix="labkit-bench-")
     os.environ["LABKIT_ARTIFACTS"] = folder
-    from labkit import dashboard
+    from labkit.monitoring import dashboard
     from labkit.baseline import get_baseline
-    from labkit.service import replay
+    from labkit.monitoring.service import replay
 
     print(f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs; temporary folder {folder}\n")
     print("Prediction logging (SQLite, WAL, background writer)")

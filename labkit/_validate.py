@@ -225,3 +225,69 @@ def as_timestamp(value: Any, argument: str, *, func: str) -> pd.Timestamp:
     if ts.tzinfo is not None:
         ts = ts.tz_convert("UTC").tz_localize(None)
     return ts
+
+
+__all__ += ["check_numbers", "check_pair"]
+
+
+def check_numbers(values: Any, argument: str, *, func: str, missing_ok: bool = False) -> np.ndarray:
+    """Values as a one-dimensional float array; a missing value (NaN, inf) is refused unless ``missing_ok``.
+
+    >>> check_numbers([1, float("nan")], "y_true", func="f")
+    Traceback (most recent call last):
+    ValueError: f(): y_true: expected a number in every row, got <1 missing of 2, first at position 1>. Fix: drop or fill those rows (a missing label has not arrived yet: df.dropna(subset=['cnt'])).
+    """
+    try:
+        arr = np.asarray(values, dtype=float)
+    except (TypeError, ValueError):
+        raise fail(func, argument, "numbers", values, "convert them to numbers first", TypeError) from None
+    if arr.ndim != 1:
+        raise fail(func, argument, "one-dimensional values", f"<shape {arr.shape}>", "pass one column")
+    bad = ~np.isfinite(arr)
+    if bad.any() and not missing_ok:
+        raise fail(func, argument, "a number in every row",
+                   f"<{int(bad.sum())} missing of {arr.size}, first at position {int(np.argmax(bad))}>",
+                   "drop or fill those rows (a missing label has not arrived yet: df.dropna(subset=['cnt']))")
+    return arr
+
+
+def check_pair(y_true: Any, y_pred: Any, *, func: str, names: tuple = ("y_true", "y_pred")) -> tuple:
+    """Labels and predictions as two non-empty float arrays of one length, without missing values."""
+    t = check_numbers(y_true, names[0], func=func)
+    p = check_numbers(y_pred, names[1], func=func)
+    if p.size != t.size:
+        raise fail(func, names[1], f"the same length as {names[0]} ({t.size})", f"<{p.size} values>",
+                   "pass the labels and the predictions of the same rows")
+    if t.size == 0:
+        raise fail(func, names[0], "at least one row", "<no rows>", "check the filter that selected them")
+    return t, p
+
+
+def check_duration(value: Any, argument: str, *, func: str, positive: bool = False) -> pd.Timedelta:
+    """A fixed duration ('10min', '3h', '2D', a Timedelta) as ``pd.Timedelta``; 0/None mean none.
+
+    A bare number is refused (seconds? days?), and so are months and years (they vary in length).
+
+    >>> check_duration("2D", "for_", func="Rule")
+    Timedelta('2 days 00:00:00')
+    >>> check_duration(5, "for_", func="Rule")
+    Traceback (most recent call last):
+    TypeError: Rule(): for_: expected a duration with a unit such as '10min', '3h' or '2D', got 5. Fix: give the unit, e.g. for_='5h'.
+    """
+    is_number = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    td = pd.Timedelta(0) if value is None or (is_number and value == 0) else None
+    if td is None and (is_number or isinstance(value, bool)):
+        raise fail(func, argument, "a duration with a unit such as '10min', '3h' or '2D'", value,
+                   f"give the unit, e.g. {argument}='{value}h'", TypeError)
+    if td is None:
+        try:
+            td = pd.Timedelta(value)
+        except (TypeError, ValueError):
+            raise fail(func, argument, "a duration such as '10min', '3h' or '2D'", value,
+                       "pass a fixed duration (months and years vary in length)") from None
+    if pd.isna(td) or td < pd.Timedelta(0) or (positive and td == pd.Timedelta(0)):
+        raise fail(func, argument, f"a duration {'> 0' if positive else '>= 0'}", value, "pass e.g. '30min' or '1D'")
+    return td
+
+
+__all__ += ["check_duration"]  # appended here, not above, to keep merges of this shared file simple

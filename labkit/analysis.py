@@ -1,41 +1,25 @@
 """Degradation analysis: when and why the model failed, and what could have warned earlier.
 
-The questions an on-call engineer is asked after an incident, one function each:
+One function per question an on-call engineer is asked after an incident:
 
-- **When did the error grow, and did drift warn first?** :func:`error_timeline` (error per time
-  window), :func:`drift_signals` (drift per window and feature, a wide view of
-  :func:`labkit.drift.drift_timeline`) and :func:`lagged_correlation` (which signal, at which lag,
-  moves with the error).
-- **Is the model biased, and for whom?** :func:`residual_summary` (mean residual = systematic
-  bias) and :func:`segment_errors` (error by hour, working day, weather, season, with the ratio
-  of the best to the worst segment: the lecture's 80%-rule from fairness monitoring applied to
-  segments; segments with too few rows are *reported*, never silently averaged).
-- **Did the model's reasoning change?** :func:`importance_shift`: permutation importance on the
-  reference vs on a production window, with rank changes.
-- **Could we have known before labels arrived?** :func:`fit_loss_estimator` +
-  :func:`estimate_performance`: direct loss estimation (a second model, trained on the
-  reference, predicts the monitored model's absolute error from its inputs and prediction),
-  compared per window with the realised error and with the naive estimate (reference error
-  carried forward). It follows error caused by *unfamiliar inputs*; it cannot see concept drift
-  (same inputs, different answer), such as the bike data's 2011→2012 growth.
-- **How cheap could labels have caught it?** :func:`label_sample_detection`: how many days a
-  small random labelled sample (the lecture's "label 1%") needs to detect a bias, against full
-  labels, with the label delay and the repeated daily looks accounted for.
+- *When did the error grow, and did drift warn first?* :func:`error_timeline`, :func:`drift_signals`,
+  :func:`lagged_correlation`.
+- *Is the model biased, and for whom?* :func:`residual_summary`, :func:`segment_errors`.
+- *Did the model's reasoning change?* :func:`importance_shift`, :func:`shap_drift`.
+- *Could we have known before labels arrived?* :func:`fit_loss_estimator` + :func:`estimate_performance`.
+- *How cheap could labels have caught it?* :func:`label_sample_detection`.
 
-Conventions: residual = ``y_true - y_pred`` (positive: the model under-predicts); argument order
-(reference, current); randomness only through ``seed``; every result is a frozen dataclass with
-``to_frame()``.
+Residual = ``y_true - y_pred`` (positive: the model under-predicts); argument order (reference,
+current); randomness only through ``seed``. The longer discussion (what each method can and cannot
+see, and why) is in ``docs/analysis.md``.
 
-Examples
---------
 >>> import pandas as pd
->>> from labkit.analysis import residual_summary, lagged_correlation
 >>> residual_summary([10, 20, 30], [8, 18, 31]).mean_residual
 1.0
 >>> t = pd.date_range("2012-01-01", periods=8, freq="D")
->>> drift = pd.Series([0, 0, 1, 0, 0, 2, 0, 0.0], index=t)
+>>> drift = pd.Series([0, 0, 1, 0, 0, 2, 0, 0.0], index=t, name="drift")
 >>> error = drift.shift(1, fill_value=0.0) * 10 + 5       # error follows drift one day later
->>> lagged_correlation(error, drift.rename("drift"), lags=[0, 1]).leader_lag
+>>> lagged_correlation(error, drift, lags=[0, 1]).leader_lag
 1
 """
 from __future__ import annotations
@@ -49,24 +33,19 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from labkit._validate import (check_choice, check_columns, check_datetimes, check_frame, check_int, check_number,
+                              check_numbers, check_pair, check_probability, check_seed, check_type, fail)
+from labkit._windows import window_starts
+
 __all__ = [
-    "error_timeline",
-    "drift_signals",
-    "LaggedCorrelation",
-    "lagged_correlation",
-    "ResidualSummary",
-    "residual_summary",
-    "SegmentErrors",
-    "segment_errors",
-    "ImportanceShift",
-    "importance_shift",
-    "LossEstimator",
-    "fit_loss_estimator",
-    "PerformanceEstimate",
-    "estimate_performance",
-    "LabelSampleDetection",
-    "label_sample_detection",
     "DEFAULT_SEGMENTS",
+    "error_timeline", "drift_signals",
+    "LaggedCorrelation", "lagged_correlation",
+    "ResidualSummary", "residual_summary",
+    "SegmentErrors", "segment_errors",
+    "ImportanceShift", "importance_shift", "ShapDrift", "shap_drift",
+    "LossEstimator", "fit_loss_estimator", "PerformanceEstimate", "estimate_performance",
+    "LabelSampleSpec", "LabelSampleDetection", "label_sample_detection",
 ]
 
 logger = logging.getLogger(__name__)
@@ -75,168 +54,49 @@ logger = logging.getLogger(__name__)
 DEFAULT_SEGMENTS = ("hr", "workingday", "weathersit", "season")
 
 
-# --------------------------------------------------------------------------- private helpers
-# (also used by labkit.retraining and labkit.experiments)
+def _frame(df, name: str, func: str, **columns) -> pd.DataFrame:
+    """``df`` checked as a non-empty DataFrame holding the columns named by each keyword argument."""
+    check_frame(df, name, func=func)
+    for argument, cols in columns.items():
+        check_columns(df, cols, argument, func=func, frame=name)
+    return df
 
 
-def _require_frame(df, name: str, func: str, columns: Sequence[str] = ()) -> None:
-    if not isinstance(df, pd.DataFrame):
-        raise TypeError(f"{func}(): {name} must be a pandas DataFrame; got {type(df).__name__}.")
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        shown = list(df.columns)[:25]
-        raise ValueError(
-            f"{func}(): {name} lacks column(s) {missing}; it has {shown}{' ...' if df.shape[1] > 25 else ''}. "
-            "Add them (e.g. df['prediction'] = baseline.predict(df)) or pass the right column names."
-        )
-    if len(df) == 0:
-        raise ValueError(f"{func}(): {name} has no rows; there is nothing to analyse.")
+def _window_of(df: pd.DataFrame, name: str, time_col: str, freq, func: str) -> pd.Series:
+    """Start of each row's window (the one window definition of :mod:`labkit._windows`)."""
+    check_columns(df, time_col, "time_col", func=func, frame=name)
+    return window_starts(check_datetimes(df[time_col], f"{name}[{time_col!r}]", func=func), freq, func=func)
 
 
-def _numbers(values, name: str, func: str) -> np.ndarray:
-    try:
-        arr = np.asarray(values, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"{func}(): {name} must hold numbers; got values that cannot be converted ({exc}).") from None
-    if arr.ndim != 1:
-        raise ValueError(f"{func}(): {name} must be one-dimensional; got shape {arr.shape}. Pass one column.")
-    return arr
-
-
-def _labels(values, name: str, func: str) -> np.ndarray:
-    """Observed values as floats; missing labels are an error that says what to do."""
-    arr = _numbers(values, name, func)
-    bad = ~np.isfinite(arr)
-    if bad.any():
-        raise ValueError(
-            f"{func}(): {name} has {int(bad.sum())} missing label(s) of {arr.size} (first at position "
-            f"{int(np.argmax(bad))}): their labels have not arrived yet. Evaluate only labelled rows, "
-            "e.g. df.dropna(subset=['cnt']), or wait for the labels."
-        )
-    return arr
-
-
-def _pair(y_true, y_pred, func: str, names=("y_true", "y_pred")) -> tuple[np.ndarray, np.ndarray]:
-    t = _labels(y_true, names[0], func)
-    p = _numbers(y_pred, names[1], func)
-    if t.shape != p.shape:
-        raise ValueError(f"{func}(): {names[0]} and {names[1]} must have the same length; got {t.size} and {p.size}.")
-    if t.size == 0:
-        raise ValueError(f"{func}(): {names[0]} and {names[1]} are empty; there is nothing to evaluate.")
-    if not np.isfinite(p).all():
-        bad = ~np.isfinite(p)
-        raise ValueError(f"{func}(): {names[1]} holds {int(bad.sum())} missing or infinite prediction(s) "
-                         f"(first at position {int(np.argmax(bad))}); the model must predict every row.")
-    return t, p
-
-
-def _times(df: pd.DataFrame, time_col: str, name: str, func: str) -> pd.Series:
-    if time_col not in df.columns:
-        raise ValueError(
-            f"{func}(): {name} has no time column {time_col!r}; it has {list(df.columns)[:25]}. "
-            "Pass time_col=... (labkit.data.load_hourly() adds 'timestamp')."
-        )
-    t = df[time_col]
-    if not pd.api.types.is_datetime64_any_dtype(t.dtype):
-        raise TypeError(f"{func}(): {name}[{time_col!r}] must hold datetimes; got dtype {t.dtype}. "
-                        "Convert it with pd.to_datetime.")
-    if t.isna().any():
-        raise ValueError(f"{func}(): {name}[{time_col!r}] has {int(t.isna().sum())} missing timestamp(s); drop them.")
-    return t
-
-
-def _window_start(times: pd.Series, freq: str, func: str) -> pd.Series:
-    """Start of the window each time falls in; the same windows as labkit.drift.drift_timeline."""
-    from labkit.drift import _window_starts
-
-    return _window_starts(times, freq, func)
-
-
-def _unwrap_model(model, features, func: str):
-    """(estimator with predict, feature list) from a Baseline/ModelVersion or an estimator."""
+def _estimator(model, features, func: str):
+    """(fitted estimator, feature list) from a Baseline/ModelVersion (``.model`` + ``.features``) or an estimator."""
     if hasattr(model, "model") and hasattr(model, "features"):
-        inner, feats = model.model, list(model.features)
-        if features is not None and list(features) != feats:
-            raise ValueError(f"{func}(): features={list(features)} differ from the model's own {feats}; "
-                             "leave features=None for a Baseline/ModelVersion.")
-        return inner, feats
+        if features is not None and list(features) != list(model.features):
+            raise fail(func, "features", f"None or the model's own {list(model.features)}", list(features),
+                       "leave features=None for a Baseline or ModelVersion")
+        return model.model, list(model.features)
     if not hasattr(model, "predict"):
-        raise TypeError(f"{func}(): model must be a fitted estimator with predict() or a labkit Baseline; "
-                        f"got {type(model).__name__}.")
+        raise fail(func, "model", "a fitted estimator with predict() or a labkit Baseline", model,
+                   "pass baseline or baseline.model", TypeError)
+    features = features if features is not None else getattr(model, "feature_names_in_", None)
     if features is None:
-        feats = getattr(model, "feature_names_in_", None)
-        if feats is None:
-            raise ValueError(f"{func}(): pass features=[...] (the columns the model reads); a plain "
-                             f"{type(model).__name__} does not say which they are.")
-        return model, list(feats)
+        raise fail(func, "features", "the columns the model reads", None,
+                   f"pass features=[...]: a plain {type(model).__name__} does not say which they are")
     return model, list(features)
-
-
-def _check_int(value, name: str, func: str, minimum: int = 0) -> int:
-    """An integer >= minimum (bools refused), or a ValueError naming it."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{func}(): {name} must be an integer >= {minimum}; got {value!r}.")
-    return int(value)
-
-
-def _check_seed(seed, func: str) -> int:
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise TypeError(f"{func}(): seed must be a non-negative integer; got {seed!r}.")
-    return int(seed)
-
-
-def _welch_p(mean1, var1, n1, mean2, var2, n2):
-    """Welch t statistic and two-sided p-value from moments (broadcasts; var with ddof=1).
-
-    Equals ``scipy.stats.ttest_ind(a, b, equal_var=False)``; NaN where a sample has < 2 values
-    or both variances are zero.
-    """
-    mean1, var1, n1, mean2, var2, n2 = np.broadcast_arrays(*(np.asarray(a, dtype=float)
-                                                            for a in (mean1, var1, n1, mean2, var2, n2)))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        se1, se2 = var1 / n1, var2 / n2
-        se = np.sqrt(se1 + se2)
-        t = (mean1 - mean2) / se
-        dof = (se1 + se2) ** 2 / (se1 ** 2 / (n1 - 1) + se2 ** 2 / (n2 - 1))
-        p = 2 * stats.t.sf(np.abs(t), dof)
-    bad = (n1 < 2) | (n2 < 2) | ~(se > 0)
-    t = np.where(bad, np.nan, t)
-    p = np.where(bad, np.nan, p)
-    return t, p
 
 
 # --------------------------------------------------------------------------- timelines
 
 
-def error_timeline(df: pd.DataFrame, *, y_true: str = "cnt", y_pred: str = "prediction",
+def error_timeline(df: pd.DataFrame, *, label_col: str = "cnt", pred_col: str = "prediction",
                    time_col: str = "timestamp", freq: str = "D") -> pd.DataFrame:
-    """Error of the model per time window (labelled rows).
+    """Error of the model per time window, on labelled rows.
 
-    Parameters
-    ----------
-    df : pandas.DataFrame
-        Rows with observed values, predictions and a datetime column.
-    y_true, y_pred : str, default "cnt", "prediction"
-        Columns of observed values and predictions.
-    time_col : str, default "timestamp"
-    freq : str, default "D"
-        Window length, as in :func:`labkit.drift.drift_timeline` (same window starts).
+    Returns a DataFrame indexed by ``window_start`` with n, mae, rmse, mean_residual (bias),
+    mean_true and wape (sum |residual| / sum y_true: scale-free, so busy and quiet windows compare
+    fairly). Windows are those of :func:`labkit.drift.drift_timeline`. A missing label is an error:
+    drop unlabelled rows first.
 
-    Returns
-    -------
-    pandas.DataFrame
-        Indexed by ``window_start``: n, mae, rmse, mean_residual (bias, positive = the model
-        under-predicts), mean_true, wape (sum |residual| / sum y_true: a scale-free error, so a
-        busy month and a quiet one compare fairly).
-
-    Raises
-    ------
-    ValueError
-        A label is missing (not arrived yet): drop unlabelled rows first.
-
-    Examples
-    --------
-    >>> import pandas as pd
     >>> df = pd.DataFrame({"timestamp": pd.to_datetime(["2012-01-01 08:00", "2012-01-01 09:00",
     ...                                                   "2012-01-02 08:00"]),
     ...                    "cnt": [10, 20, 30], "prediction": [12, 20, 20]})
@@ -247,57 +107,27 @@ def error_timeline(df: pd.DataFrame, *, y_true: str = "cnt", y_pred: str = "pred
     2012-01-02    1 10.0           10.0
     """
     func = "error_timeline"
-    _require_frame(df, "df", func, [y_true, y_pred])
-    t, p = _pair(df[y_true], df[y_pred], func, (f"df[{y_true!r}]", f"df[{y_pred!r}]"))
-    start = _window_start(_times(df, time_col, "df", func), freq, func)
+    _frame(df, "df", func, label_col=label_col, pred_col=pred_col)
+    t, p = check_pair(df[label_col], df[pred_col], func=func, names=(f"df[{label_col!r}]", f"df[{pred_col!r}]"))
     resid = t - p
-    work = pd.DataFrame({"window_start": start.to_numpy(), "ae": np.abs(resid), "se": resid ** 2,
-                         "res": resid, "y": t})
+    work = pd.DataFrame({"window_start": _window_of(df, "df", time_col, freq, func).to_numpy(),
+                         "ae": np.abs(resid), "se": resid ** 2, "res": resid, "y": t})
     g = work.groupby("window_start", sort=True)
-    out = pd.DataFrame({
-        "n": g.size(),
-        "mae": g["ae"].mean(),
-        "rmse": np.sqrt(g["se"].mean()),
-        "mean_residual": g["res"].mean(),
-        "mean_true": g["y"].mean(),
-    })
+    out = pd.DataFrame({"n": g.size(), "mae": g["ae"].mean(), "rmse": np.sqrt(g["se"].mean()),
+                        "mean_residual": g["res"].mean(), "mean_true": g["y"].mean()})
     with np.errstate(divide="ignore", invalid="ignore"):
         out["wape"] = g["ae"].sum() / g["y"].sum()
-    out.index.name = "window_start"
     return out
 
 
 def drift_signals(reference: pd.DataFrame, current: pd.DataFrame, *, columns: Sequence[str] | None = None,
-                  method: str = "wasserstein", freq: str = "D", time_col: str = "timestamp",
-                  **options) -> pd.DataFrame:
-    """Drift statistic per window and feature, wide: one column per feature plus mean and max.
+                  method: str = "wasserstein", freq: str = "D", time_col: str = "timestamp") -> pd.DataFrame:
+    """Drift statistic per window (rows) and feature (columns), plus their ``mean`` and ``max``.
 
-    A thin wrapper of :func:`labkit.drift.drift_timeline` (same windows, same statistics) that
-    returns what :func:`lagged_correlation` wants as ``signal``.
+    A wide view of :func:`labkit.drift.drift_timeline` (same windows, same statistics: by default
+    the normed Wasserstein distance), shaped as :func:`lagged_correlation` wants its ``signal``.
+    ``columns`` defaults to the numerical features present in both frames. Higher means more drift.
 
-    Parameters
-    ----------
-    reference, current : pandas.DataFrame
-        Reference data and the stream to cut into windows.
-    columns : list of str, optional
-        Features (default: :data:`labkit.data.NUMERICAL_FEATURES` present in both frames).
-    method : str, default "wasserstein"
-        One method of :func:`labkit.drift.drift_timeline` (normed Wasserstein: Evidently's
-        default for large numeric samples).
-    freq, time_col
-        Windows, as in :func:`labkit.drift.drift_timeline`.
-    **options
-        Passed on to :func:`labkit.drift.drift_timeline` (e.g. ``threshold``).
-
-    Returns
-    -------
-    pandas.DataFrame
-        Indexed by ``window_start``; one column per feature, then ``mean`` and ``max`` across
-        features. Higher means more drift.
-
-    Examples
-    --------
-    >>> import numpy as np, pandas as pd
     >>> rng = np.random.default_rng(0)
     >>> ref = pd.DataFrame({"x": rng.normal(size=200)})
     >>> cur = pd.DataFrame({"timestamp": pd.date_range("2012-01-01", periods=48, freq="h"),
@@ -306,50 +136,34 @@ def drift_signals(reference: pd.DataFrame, current: pd.DataFrame, *, columns: Se
     >>> list(s.columns), bool(s["x"].iloc[1] > s["x"].iloc[0])
     (['x', 'mean', 'max'], True)
     """
-    from labkit import drift as _drift
     from labkit.data import NUMERICAL_FEATURES
+    from labkit.drift import drift_timeline
 
     func = "drift_signals"
-    _require_frame(reference, "reference", func)
-    _require_frame(current, "current", func)
+    _frame(reference, "reference", func)
+    _frame(current, "current", func)
     if columns is None:
         columns = [c for c in NUMERICAL_FEATURES if c in reference.columns and c in current.columns]
         if not columns:
-            raise ValueError(f"{func}(): no numerical feature of {NUMERICAL_FEATURES} is in both frames; "
-                             "pass columns=[...].")
+            raise fail(func, "columns", "features present in both frames", None, "pass columns=[...]")
     columns = [columns] if isinstance(columns, str) else list(columns)
-    if not isinstance(method, str):
-        raise TypeError(f"{func}(): method must be one method name such as 'wasserstein'; got {method!r}.")
-    tl = _drift.drift_timeline(reference, current, time_col=time_col, freq=freq, columns=columns,
-                               methods={c: [method] for c in columns}, **options)
+    check_type(method, str, "method", func=func, expected="one method name", fix="pass e.g. method='wasserstein'")
+    tl = drift_timeline(reference, current, time_col=time_col, freq=freq, columns=columns,
+                        methods={c: [method] for c in columns})
     wide = tl.pivot(index="window_start", columns="column", values="statistic")[columns]
     wide.columns.name = None
-    wide["mean"] = wide[columns].mean(axis=1)
-    wide["max"] = wide[columns].max(axis=1)
-    wide.index.name = "window_start"
-    return wide
+    return wide.assign(mean=wide.mean(axis=1), max=wide.max(axis=1))
 
 
 @dataclass(frozen=True)
 class LaggedCorrelation:
     """Correlation of each signal with the error at several lags (see :func:`lagged_correlation`).
 
-    Attributes
-    ----------
-    table : pandas.DataFrame
-        Tidy: signal, lag, correlation, n (window pairs used). Lag k > 0 pairs the signal of
-        window t with the error of window t + k: **the signal leads by k windows**. Lag 0:
-        same window; k < 0: the error moves first.
-    best : pandas.DataFrame
-        Per signal: the lag with the highest correlation, that correlation and the one at lag 0.
-    leader, leader_lag, leader_correlation
-        The signal and lag with the highest correlation overall. A useful warning signal has a
-        high *positive* correlation at a lag > 0; a negative one means more drift came with
-        *less* error.
-    method : str
-        "pearson" or "spearman".
-    freq : str
-        Window frequency the lags are counted in.
+    ``table`` is tidy (signal, lag, correlation, n window pairs); lag k > 0 pairs the signal of
+    window t with the error of window t + k: the signal leads by k windows. ``best`` holds, per
+    signal, the lag with the highest correlation and the correlation at lag 0. ``leader`` and
+    ``leader_lag`` name the best signal and lag overall (a useful warning has a high *positive*
+    correlation at a lag > 0).
     """
 
     table: pd.DataFrame = field(repr=False)
@@ -370,164 +184,99 @@ class LaggedCorrelation:
         return self.table.copy()
 
 
-def _as_window_series(obj, name: str, func: str) -> pd.DataFrame:
+def _by_window(obj, name: str, func: str) -> pd.DataFrame:
     if isinstance(obj, pd.Series):
         obj = obj.to_frame(name=obj.name if obj.name is not None else name)
-    elif not isinstance(obj, pd.DataFrame):
-        raise TypeError(f"{func}(): {name} must be a pandas Series (or DataFrame for several signals) "
-                        f"indexed by window start; got {type(obj).__name__}.")
+    check_type(obj, pd.DataFrame, name, func=func, expected="a Series (or DataFrame) indexed by window start",
+               fix="use error_timeline(...)['mae'] or drift_signals(...)")
     if "window_start" in obj.columns:
         obj = obj.set_index("window_start")
     if not isinstance(obj.index, pd.DatetimeIndex):
-        raise TypeError(f"{func}(): {name} must be indexed by window start (a DatetimeIndex); got "
-                        f"{type(obj.index).__name__}. Use error_timeline(...)['mae'] or drift_signals(...).")
+        raise fail(func, name, "a DatetimeIndex of window starts", f"<{type(obj.index).__name__}>",
+                   "use error_timeline(...)['mae'] or drift_signals(...)", TypeError)
     if obj.index.has_duplicates:
-        dup = obj.index[obj.index.duplicated()][0]
-        raise ValueError(f"{func}(): {name} has several rows for window {dup}; one value per window is needed.")
-    try:
-        return obj.sort_index().astype(float)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"{func}(): {name} must hold numbers ({exc}).") from None
+        raise fail(func, name, "one value per window", f"<several rows for {obj.index[obj.index.duplicated()][0]}>",
+                   "aggregate to one row per window first")
+    return obj.sort_index().astype(float)
 
 
 def lagged_correlation(error, signal, *, lags: Sequence[int] = range(-3, 4), freq: str | None = None,
                        method: str = "pearson", min_pairs: int = 5) -> LaggedCorrelation:
     """Correlate an error timeline with one or more signals at several lags.
 
-    Parameters
-    ----------
-    error : pandas.Series
-        Error per window, indexed by window start (e.g. ``error_timeline(df)["mae"]``).
-    signal : pandas.Series or DataFrame
-        One signal, or one column per signal, indexed by the **same** windows (e.g.
-        :func:`drift_signals`).
-    lags : sequence of int, default -3..3
-        Lags in windows. Lag k > 0 compares the signal at window t with the error at t + k (the
-        signal leads). Windows are placed on a regular grid first, so a window missing from both
-        (no rows that day) is a gap, never a silent shift.
-    freq : str, optional
-        Window frequency; inferred from the index when omitted.
-    method : {"pearson", "spearman"}, default "pearson"
-        As ``pandas.Series.corr``.
-    min_pairs : int, default 5
-        Correlations on fewer window pairs are NaN.
+    ``error`` is one Series and ``signal`` a Series or DataFrame (one column per signal), both
+    indexed by the **same** window starts. Lag k > 0 compares the signal at window t with the error
+    at t + k. Windows are put on a regular ``freq`` grid first (inferred when omitted), so a missing
+    window is a gap, never a silent shift. Correlations over fewer than ``min_pairs`` pairs are NaN.
+    No p-value on purpose: neighbouring windows are autocorrelated.
 
-    Returns
-    -------
-    LaggedCorrelation
-
-    Raises
-    ------
-    ValueError
-        The error and the signal cover different windows (misaligned: computed with different
-        ``freq`` or periods), the frequency cannot be inferred, or a lag leaves fewer than
-        ``min_pairs`` pairs for every signal.
-
-    Notes
-    -----
-    Neighbouring windows are autocorrelated, so a correlation over a dozen months is weak
-    evidence; no p-value is given on purpose.
-
-    Examples
-    --------
-    >>> import pandas as pd
     >>> t = pd.date_range("2012-01-01", periods=8, freq="D")
     >>> s = pd.Series([1, 3, 2, 5, 4, 6, 5, 8.0], index=t, name="temp")
-    >>> e = s.shift(2) * 2
-    >>> r = lagged_correlation(e, s, lags=[0, 1, 2])
+    >>> r = lagged_correlation(s.shift(2) * 2, s, lags=[0, 1, 2])
     >>> r.leader, r.leader_lag, round(r.leader_correlation, 6)
     ('temp', 2, 1.0)
     """
     func = "lagged_correlation"
-    if method not in ("pearson", "spearman"):
-        raise ValueError(f"{func}(): method must be 'pearson' or 'spearman'; got {method!r}.")
-    if isinstance(lags, (int, np.integer)):
-        lags = [int(lags)]
-    lags = [int(k) for k in lags]
+    check_choice(method, "method", ("pearson", "spearman"), func=func)
+    lags = [int(k) for k in ([lags] if isinstance(lags, (int, np.integer)) else lags)]
     if not lags:
-        raise ValueError(f"{func}(): lags is empty; pass e.g. lags=range(-3, 4).")
-    if not isinstance(min_pairs, (int, np.integer)) or min_pairs < 3:
-        raise ValueError(f"{func}(): min_pairs must be an integer >= 3; got {min_pairs!r}.")
-    e = _as_window_series(error, "error", func)
+        raise fail(func, "lags", "at least one lag", lags, "pass e.g. lags=range(-3, 4)")
+    min_pairs = check_int(min_pairs, "min_pairs", func=func, low=3)
+    e = _by_window(error, "error", func)
     if e.shape[1] != 1:
-        raise ValueError(f"{func}(): error must be one series; got {e.shape[1]} columns {list(e.columns)}. "
-                         "Pick one, e.g. timeline['mae'].")
+        raise fail(func, "error", "one series", f"<{e.shape[1]} columns>", "pick one, e.g. timeline['mae']")
     e = e.iloc[:, 0]
-    s = _as_window_series(signal, "signal", func)
-    only_e = e.index.difference(s.index)
-    only_s = s.index.difference(e.index)
-    if len(only_e) or len(only_s):
-        raise ValueError(
-            f"{func}(): error and signal cover different windows (misaligned): error has {len(e)} windows "
-            f"({e.index.min()} .. {e.index.max()}), signal {len(s)} ({s.index.min()} .. {s.index.max()}); "
-            f"{len(only_e)} only in error (first {list(only_e[:2].astype(str))}), {len(only_s)} only in signal "
-            f"(first {list(only_s[:2].astype(str))}). Compute both from the same rows with the same freq, "
-            "or align them first, e.g. signal.reindex(error.index)."
-        )
-    idx = e.index
+    s = _by_window(signal, "signal", func)
+    if not e.index.equals(s.index):
+        raise fail(func, "signal", f"the error's {len(e)} windows ({e.index.min()} .. {e.index.max()})",
+                   f"<{len(s)} windows, {s.index.min()} .. {s.index.max()} (misaligned)>",
+                   "compute both from the same rows with the same freq, or use signal.reindex(error.index)")
     if freq is None:
-        freq = pd.infer_freq(idx) if len(idx) >= 3 else None
+        freq = pd.infer_freq(e.index) if len(e) >= 3 else None
         if freq is None:
-            raise ValueError(f"{func}(): cannot infer the window frequency from {len(idx)} windows (gaps or too "
-                             "few); pass freq= as used to build them, e.g. freq='D', 'W-MON' or 'MS'.")
-    grid = pd.date_range(idx[0], idx[-1], freq=freq)
-    off_grid = idx.difference(grid)
-    if len(off_grid):
-        raise ValueError(f"{func}(): {len(off_grid)} window(s) are not on a regular {freq!r} grid (first "
-                         f"{off_grid[0]}); pass the freq the windows were built with.")
-    e = e.reindex(grid)
-    s = s.reindex(grid)
+            raise fail(func, "freq", "the window frequency", None,
+                       f"cannot infer the window frequency from {len(e)} windows; pass freq= as used to build them")
+    grid = pd.date_range(e.index[0], e.index[-1], freq=freq)
+    if len(e.index.difference(grid)):
+        raise fail(func, "freq", f"windows on a regular {freq!r} grid", f"<{e.index.difference(grid)[0]} off the grid>",
+                   "pass the freq the windows were built with")
+    e, s = e.reindex(grid), s.reindex(grid)
     rows = []
     for col in s.columns:
         for k in lags:
             shifted = s[col].shift(k)
             ok = e.notna() & shifted.notna()
-            n = int(ok.sum())
             with np.errstate(all="ignore"):
-                r = float(e[ok].corr(shifted[ok], method=method)) if n >= min_pairs else float("nan")
-            rows.append((str(col), k, r, n))
+                r = float(e[ok].corr(shifted[ok], method=method)) if ok.sum() >= min_pairs else np.nan
+            rows.append((str(col), k, r, int(ok.sum())))
     table = pd.DataFrame(rows, columns=["signal", "lag", "correlation", "n"])
     if table["correlation"].isna().all():
         if (table["n"] >= min_pairs).any():
-            raise ValueError(f"{func}(): every correlation is undefined: the error or the signal is constant "
-                             "over the windows compared. A constant series cannot lead or follow anything.")
-        raise ValueError(f"{func}(): no lag in {lags} leaves {min_pairs} window pairs with values "
-                         f"(there are {len(grid)} windows); use smaller lags or shorter windows.")
-    best_rows = []
+            raise fail(func, "error", "a series that varies", "<a constant error or signal>",
+                       "a constant series cannot lead or follow anything")
+        raise fail(func, "lags", f"lags that leave {min_pairs} window pairs", lags,
+                   f"no lag in {lags} does; use smaller lags or shorter windows ({len(grid)} windows)")
+    best = []
     for col, g in table.groupby("signal", sort=False):
-        g = g.dropna(subset=["correlation"])
-        at0 = table[(table["signal"] == col) & (table["lag"] == 0)]["correlation"]
-        if g.empty:
-            best_rows.append((col, np.nan, np.nan, float(at0.iloc[0]) if len(at0) else np.nan))
-            continue
-        top = g.loc[g["correlation"].idxmax()]
-        best_rows.append((col, int(top["lag"]), float(top["correlation"]),
-                          float(at0.iloc[0]) if len(at0) else np.nan))
-    best = pd.DataFrame(best_rows, columns=["signal", "best_lag", "correlation", "correlation_lag0"])
+        at0 = g.loc[g["lag"] == 0, "correlation"]
+        top = g.dropna(subset=["correlation"])
+        top = top.loc[top["correlation"].idxmax()] if len(top) else {"lag": np.nan, "correlation": np.nan}
+        best.append((col, top["lag"], top["correlation"], float(at0.iloc[0]) if len(at0) else np.nan))
+    best = pd.DataFrame(best, columns=["signal", "best_lag", "correlation", "correlation_lag0"])
     top = best.dropna(subset=["correlation"]).sort_values("correlation", ascending=False, kind="stable").iloc[0]
     return LaggedCorrelation(table=table, best=best, leader=str(top["signal"]), leader_lag=int(top["best_lag"]),
                              leader_correlation=float(top["correlation"]), method=method, freq=str(freq))
 
 
-# --------------------------------------------------------------------------- residuals
+# --------------------------------------------------------------------------- residuals and segments
 
 
 @dataclass(frozen=True)
 class ResidualSummary:
-    """Systematic bias and spread of the residuals ``y_true - y_pred``.
+    """Bias and spread of the residuals ``y_true - y_pred``.
 
-    Attributes
-    ----------
-    n : int
-    mean_residual : float
-        The bias: positive = the model under-predicts on average.
-    median_residual, std_residual : float
-    mae, rmse : float
-    mean_true : float
-    relative_bias : float
-        mean_residual / mean_true (e.g. 0.35: demand 35% above the predictions on average).
-    share_under : float
-        Share of rows the model under-predicted (y_true > y_pred).
+    ``mean_residual`` is the bias (positive: the model under-predicts); ``relative_bias`` =
+    mean_residual / mean_true; ``share_under`` = share of rows with y_true > y_pred.
     """
 
     n: int
@@ -543,11 +292,7 @@ class ResidualSummary:
     @property
     def direction(self) -> str:
         """'under-predicts', 'over-predicts' or 'unbiased' (mean residual exactly 0)."""
-        if self.mean_residual > 0:
-            return "under-predicts"
-        if self.mean_residual < 0:
-            return "over-predicts"
-        return "unbiased"
+        return "under-predicts" if self.mean_residual > 0 else "over-predicts" if self.mean_residual < 0 else "unbiased"
 
     def to_frame(self) -> pd.DataFrame:
         """One row with every field and the direction."""
@@ -557,33 +302,17 @@ class ResidualSummary:
 def residual_summary(y_true, y_pred) -> ResidualSummary:
     """Mean residual (systematic bias) and spread of a model's errors.
 
-    Parameters
-    ----------
-    y_true, y_pred : array-like of shape (n,)
-        Observed values (no missing labels) and predictions.
-
-    Returns
-    -------
-    ResidualSummary
-
-    Examples
-    --------
     >>> s = residual_summary([100, 120, 140], [90, 100, 150])
     >>> s.mean_residual, s.mae, s.share_under, s.direction
     (6.666666666666667, 13.333333333333334, 0.6666666666666666, 'under-predicts')
     """
-    func = "residual_summary"
-    t, p = _pair(y_true, y_pred, func)
+    t, p = check_pair(y_true, y_pred, func="residual_summary")
     r = t - p
     mean_true = float(t.mean())
     return ResidualSummary(
-        n=int(r.size),
-        mean_residual=float(r.mean()),
-        median_residual=float(np.median(r)),
-        std_residual=float(r.std(ddof=1)) if r.size > 1 else float("nan"),
-        mae=float(np.abs(r).mean()),
-        rmse=float(np.sqrt(np.mean(r ** 2))),
-        mean_true=mean_true,
+        n=int(r.size), mean_residual=float(r.mean()), median_residual=float(np.median(r)),
+        std_residual=float(r.std(ddof=1)) if r.size > 1 else float("nan"), mae=float(np.abs(r).mean()),
+        rmse=float(np.sqrt(np.mean(r ** 2))), mean_true=mean_true,
         relative_bias=float(r.mean() / mean_true) if mean_true != 0 else float("nan"),
         share_under=float(np.mean(r > 0)),
     )
@@ -591,28 +320,20 @@ def residual_summary(y_true, y_pred) -> ResidualSummary:
 
 @dataclass(frozen=True)
 class SegmentErrors:
-    """Error by segment and the best/worst disparity per segment variable.
+    """Error by segment and the best/worst disparity per segment variable (see :func:`segment_errors`).
 
-    Attributes
-    ----------
-    table : pandas.DataFrame
-        Tidy: by (segment variable), segment (its value), n, mae, rmse, mean_residual, wape,
-        too_small. Segments with fewer than ``min_rows`` rows keep their numbers (to be seen)
-        but are flagged ``too_small`` and left out of the disparity.
-    disparity : pandas.DataFrame
-        Per variable: best_segment, best, worst_segment, worst (the ``metric`` values), ratio =
-        best / worst (1 = equal, lower = more disparity), flagged = ratio < ``ratio_threshold``,
-        n_segments (eligible), n_too_small, note.
-    too_small : pandas.DataFrame
-        The rows of ``table`` flagged too small (by, segment, n).
-    metric : str
-    min_rows : int
-    ratio_threshold : float
+    ``table``: by, segment, n, mae, rmse, mean_residual, wape, too_small (segments with fewer than
+    ``min_rows`` rows keep their numbers, are flagged and left out of the disparity).
+    ``disparity``: per variable best_segment, best, worst_segment, worst, ratio = best / worst
+    (1 = equal), difference = worst - best, flagged = ratio < ``ratio_threshold``, n_segments,
+    n_too_small, note. ``too_small``: by, segment, n of the flagged rows. ``frames``: per variable
+    the fairlearn ``MetricFrame`` over the segments large enough (``.by_group``, ``.ratio()``, ...).
     """
 
     table: pd.DataFrame = field(repr=False)
     disparity: pd.DataFrame = field(repr=False)
     too_small: pd.DataFrame = field(repr=False)
+    frames: dict = field(repr=False)
     metric: str
     min_rows: int
     ratio_threshold: float
@@ -622,110 +343,86 @@ class SegmentErrors:
         return self.table.copy()
 
 
-_SEGMENT_METRICS = ("mae", "rmse", "wape")
+def _wape(y_true, y_pred) -> float:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return float(np.abs(y_true - y_pred).sum() / np.sum(y_true))
 
 
-def segment_errors(df: pd.DataFrame, *, y_true: str = "cnt", y_pred: str = "prediction",
+def _segment_metrics() -> dict:
+    """The per-segment metrics, as fairlearn's MetricFrame calls them: ``f(y_true, y_pred)``."""
+    from fairlearn.metrics import count
+    from sklearn.metrics import mean_absolute_error, root_mean_squared_error
+
+    return {"n": count, "mae": mean_absolute_error, "rmse": root_mean_squared_error,
+            "mean_residual": lambda y_true, y_pred: float(np.mean(y_true - y_pred)), "wape": _wape}
+
+
+def _disparity(frame, col: str, metric: str, n_small: int, min_rows: int, ratio_threshold: float) -> dict:
+    """Best/worst segment of ``metric`` from the MetricFrame of the segments large enough (None: fewer than 2)."""
+    row = {"by": col, "best_segment": None, "best": np.nan, "worst_segment": None, "worst": np.nan, "ratio": np.nan,
+           "difference": np.nan, "flagged": False, "n_segments": 0, "n_too_small": n_small,
+           "note": f"{n_small} too-small segment(s) excluded" if n_small else ""}
+    values = frame.by_group[metric].dropna() if frame is not None else pd.Series(dtype=float)
+    if len(values) < 2:
+        return {**row, "n_segments": len(values), "note": f"fewer than 2 segments with >= {min_rows} rows: no disparity"}
+    ratio = float(frame.ratio()[metric])
+    return {**row, "best_segment": values.idxmin(), "best": float(values.min()), "worst_segment": values.idxmax(),
+            "worst": float(values.max()), "ratio": ratio, "difference": float(frame.difference()[metric]),
+            "flagged": bool(ratio < ratio_threshold), "n_segments": len(values)}
+
+
+def segment_errors(df: pd.DataFrame, *, label_col: str = "cnt", pred_col: str = "prediction",
                    by: Sequence[str] = DEFAULT_SEGMENTS, min_rows: int = 30, metric: str = "mae",
                    ratio_threshold: float = 0.8) -> SegmentErrors:
-    """Error by segment (hour, working day, weather, season, ...) with a best/worst ratio.
+    """Error by segment (hour, working day, weather, season, ...) with a best/worst ratio per variable.
 
-    The lecture's fairness check compares accuracy across groups and alerts when
-    ``min / max < 0.8`` (the 80% rule). For an *error* lower is better, so the ratio here is
-    ``best / worst = min(error) / max(error)`` over segments with at least ``min_rows`` rows,
-    flagged below ``ratio_threshold``.
+    Each variable gets a fairlearn ``MetricFrame`` (n, MAE, RMSE, mean residual, WAPE by group).
+    The lecture's fairness rule alerts when ``min / max < 0.8`` (the 80% rule); for an error, lower
+    is better, so the ratio is the MetricFrame's ``ratio()`` = ``min(error) / max(error)`` over the
+    segments with at least ``min_rows`` rows (``metric``: "mae", "rmse" or the scale-free "wape").
+    Smaller segments are reported and flagged, never merged or averaged away.
 
-    Parameters
-    ----------
-    df : pandas.DataFrame
-        Labelled rows with the ``by`` columns, observed values and predictions.
-    y_true, y_pred : str, default "cnt", "prediction"
-    by : sequence of str, default ("hr", "workingday", "weathersit", "season")
-        Segment variables; each is analysed separately.
-    min_rows : int, default 30
-        Segments with fewer rows are reported as too small (flagged, excluded from the
-        disparity), not merged into others and not averaged away.
-    metric : {"mae", "rmse", "wape"}, default "mae"
-        The error the disparity compares. MAE grows with demand (busy hours have larger
-        errors); "wape" (sum |residual| / sum y_true) is scale-free.
-    ratio_threshold : float, default 0.8
-
-    Returns
-    -------
-    SegmentErrors
-
-    Raises
-    ------
-    ValueError
-        Missing labels, a ``by`` column missing, ``min_rows`` < 1, unknown metric.
-
-    Examples
-    --------
-    >>> import pandas as pd
     >>> df = pd.DataFrame({"workingday": [0, 0, 1, 1, 1], "cnt": [10, 10, 10, 10, 10],
     ...                    "prediction": [6, 6, 9, 11, 10]})
     >>> r = segment_errors(df, by=["workingday"], min_rows=2)
-    >>> for row in r.table.itertuples():
-    ...     print(row.segment, row.n, round(row.mae, 3), row.too_small)
-    0 2 4.0 False
-    1 3 0.667 False
+    >>> r.table[["segment", "n", "mae"]].round(3).values.tolist()
+    [[0.0, 2.0, 4.0], [1.0, 3.0, 0.667]]
     >>> r.disparity[["best_segment", "worst_segment", "ratio", "flagged"]].values.tolist()
     [[1, 0, 0.16666666666666666, True]]
     """
+    from fairlearn.metrics import MetricFrame
+
     func = "segment_errors"
-    if isinstance(by, str):
-        by = [by]
-    by = list(by)
+    by = [by] if isinstance(by, str) else list(by)
     if not by:
-        raise ValueError(f"{func}(): by is empty; pass segment columns, e.g. by=['hr', 'workingday'].")
-    _require_frame(df, "df", func, [y_true, y_pred, *by])
-    if metric not in _SEGMENT_METRICS:
-        raise ValueError(f"{func}(): metric must be one of {_SEGMENT_METRICS}; got {metric!r}.")
-    if isinstance(min_rows, bool) or not isinstance(min_rows, (int, np.integer)) or min_rows < 1:
-        raise ValueError(f"{func}(): min_rows must be a positive integer; got {min_rows!r}.")
-    if not (0 < ratio_threshold <= 1):
-        raise ValueError(f"{func}(): ratio_threshold must be in (0, 1]; got {ratio_threshold!r}.")
-    t, p = _pair(df[y_true], df[y_pred], func, (f"df[{y_true!r}]", f"df[{y_pred!r}]"))
-    resid = t - p
-    parts, disp = [], []
+        raise fail(func, "by", "at least one segment column", by, "pass e.g. by=['hr', 'workingday']")
+    _frame(df, "df", func, label_col=label_col, pred_col=pred_col, by=by)
+    check_choice(metric, "metric", ("mae", "rmse", "wape"), func=func)
+    min_rows = check_int(min_rows, "min_rows", func=func, low=1)
+    ratio_threshold = check_number(ratio_threshold, "ratio_threshold", func=func, low=0, high=1, low_open=True)
+    t, p = check_pair(df[label_col], df[pred_col], func=func, names=(f"df[{label_col!r}]", f"df[{pred_col!r}]"))
+    parts, disp, frames = [], [], {}
     for col in by:
-        seg = df[col]
+        seg = df[col].rename("segment").reset_index(drop=True)
         if seg.isna().any():
-            raise ValueError(f"{func}(): df[{col!r}] has {int(seg.isna().sum())} missing value(s); fill them "
-                             "(e.g. with 'unknown') so those rows form a segment of their own.")
-        w = pd.DataFrame({"segment": seg.to_numpy(), "ae": np.abs(resid), "se": resid ** 2, "res": resid, "y": t})
-        g = w.groupby("segment", sort=True, observed=True)
-        tab = pd.DataFrame({"n": g.size(), "mae": g["ae"].mean(), "rmse": np.sqrt(g["se"].mean()),
-                            "mean_residual": g["res"].mean()})
-        with np.errstate(divide="ignore", invalid="ignore"):
-            tab["wape"] = g["ae"].sum() / g["y"].sum()
-        tab["too_small"] = tab["n"] < min_rows
-        tab = tab.reset_index()
-        tab.insert(0, "by", col)
-        parts.append(tab)
-        ok = tab[~tab["too_small"]].dropna(subset=[metric])
-        n_small = int(tab["too_small"].sum())
-        if n_small:
-            small = tab[tab["too_small"]]
-            logger.info("%s: %d segment(s) of %r have fewer than %d rows and are left out of the disparity: %s",
-                        func, n_small, col, min_rows, dict(zip(small["segment"], small["n"])))
-        if len(ok) < 2:
-            disp.append({"by": col, "best_segment": None, "best": np.nan, "worst_segment": None, "worst": np.nan,
-                         "ratio": np.nan, "flagged": False, "n_segments": len(ok), "n_too_small": n_small,
-                         "note": f"fewer than 2 segments with >= {min_rows} rows: no disparity"})
-            continue
-        b = ok.loc[ok[metric].idxmin()]
-        wr = ok.loc[ok[metric].idxmax()]
-        ratio = float(b[metric] / wr[metric]) if wr[metric] > 0 else 1.0
-        disp.append({"by": col, "best_segment": b["segment"], "best": float(b[metric]),
-                     "worst_segment": wr["segment"], "worst": float(wr[metric]), "ratio": ratio,
-                     "flagged": bool(ratio < ratio_threshold), "n_segments": len(ok), "n_too_small": n_small,
-                     "note": f"{n_small} too-small segment(s) excluded" if n_small else ""})
-    table = pd.concat(parts, ignore_index=True)
-    disparity = pd.DataFrame(disp)
+            raise fail(func, f"df[{col!r}]", "a segment for every row", f"<{int(seg.isna().sum())} missing>",
+                       "fill them (e.g. with 'unknown') so those rows form a segment of their own")
+        tab = MetricFrame(metrics=_segment_metrics(), y_true=t, y_pred=p, sensitive_features=seg).by_group
+        tab = tab.astype({"n": int}).assign(too_small=lambda x: x["n"] < min_rows)
+        small = tab.index[tab["too_small"]]
+        if len(small):
+            logger.info("%s: segments of %r with fewer than %d rows, left out of the disparity: %s", func, col,
+                        min_rows, dict(zip(small, tab.loc[small, "n"])))
+        keep = ~seg.isin(small).to_numpy()
+        frames[col] = (MetricFrame(metrics=_segment_metrics(), y_true=t[keep], y_pred=p[keep],
+                                   sensitive_features=seg[keep]) if keep.any() else None)
+        disp.append(_disparity(frames[col], col, metric, len(small), min_rows, ratio_threshold))
+        parts.append(tab.reset_index().assign(by=col))
+    table = pd.concat(parts, ignore_index=True)[["by", "segment", "n", "mae", "rmse", "mean_residual", "wape",
+                                                  "too_small"]]
     too_small = table.loc[table["too_small"], ["by", "segment", "n"]].reset_index(drop=True)
-    return SegmentErrors(table=table, disparity=disparity, too_small=too_small, metric=metric,
-                         min_rows=int(min_rows), ratio_threshold=float(ratio_threshold))
+    return SegmentErrors(table=table, disparity=pd.DataFrame(disp), too_small=too_small, frames=frames,
+                         metric=metric, min_rows=min_rows, ratio_threshold=ratio_threshold)
 
 
 # --------------------------------------------------------------------------- importance
@@ -733,26 +430,17 @@ def segment_errors(df: pd.DataFrame, *, y_true: str = "cnt", y_pred: str = "pred
 
 @dataclass(frozen=True)
 class ImportanceShift:
-    """Permutation importance on the reference and on a current window, side by side.
+    """Permutation importance on the reference and on a current window (see :func:`importance_shift`).
 
-    Attributes
-    ----------
-    table : pandas.DataFrame
-        Per feature: importance_reference, std_reference, importance_current, std_current
-        (mean and std over repeats of the score drop when the feature is shuffled; with the
-        default scoring in rentals of MAE), share_reference, share_current (importance / sum of
-        positive importances: comparable although 2012's errors are larger), rank_reference,
-        rank_current (1 = most important), rank_change (rank_reference - rank_current: positive
-        = moved up). Sorted by rank_current.
-    rank_correlation : float
-        Spearman correlation of the two importance vectors (1 = same order).
-    scoring : str
-    n_repeats, n_reference, n_current, seed : int
+    ``table`` has per feature importance_* and std_* (mean and std over repeats of the MAE increase
+    when the feature is shuffled), share_* (importance / sum of positive importances: comparable
+    although the errors differ), rank_* (1 = most important) for reference and current, and
+    rank_change (positive: moved up); sorted by rank_current. ``rank_correlation``: Spearman
+    correlation of the two importance vectors.
     """
 
     table: pd.DataFrame = field(repr=False)
     rank_correlation: float
-    scoring: str
     n_repeats: int
     n_reference: int
     n_current: int
@@ -763,81 +451,127 @@ class ImportanceShift:
         return self.table.copy()
 
 
-def _subsample(df: pd.DataFrame, max_rows, rng) -> pd.DataFrame:
-    if max_rows is None or len(df) <= max_rows:
-        return df
-    keep = np.sort(rng.choice(len(df), size=int(max_rows), replace=False))
-    return df.iloc[keep]
-
-
 def importance_shift(model, reference: pd.DataFrame, current: pd.DataFrame, *, features: Sequence[str] | None = None,
-                     target: str = "cnt", n_repeats: int = 5, scoring: str = "neg_mean_absolute_error",
-                     max_rows: int | None = 3000, seed: int = 0) -> ImportanceShift:
+                     label_col: str = "cnt", n_repeats: int = 5, max_rows: int | None = 3000,
+                     seed: int = 0) -> ImportanceShift:
     """Permutation importance then (reference) vs now (current), with rank changes.
 
-    Both are ``sklearn.inspection.permutation_importance(model, X, y, scoring=scoring,
-    n_repeats=n_repeats, random_state=seed)`` on the respective rows, so the numbers are exactly
-    what scikit-learn returns for the same rows and seed.
-
-    Parameters
-    ----------
-    model : labkit Baseline, ModelVersion or fitted estimator
-    reference, current : pandas.DataFrame
-        Labelled rows holding the features and ``target``.
-    features : list of str, optional
-        Needed for a plain estimator without ``feature_names_in_``.
-    target : str, default "cnt"
-    n_repeats : int, default 5
-    scoring : str, default "neg_mean_absolute_error"
-    max_rows : int or None, default 3000
-        A seeded random subset of at most this many rows per frame keeps it quick (None: all).
-    seed : int, default 0
-
-    Returns
-    -------
-    ImportanceShift
+    Each side is exactly ``sklearn.inspection.permutation_importance(model, X, y,
+    scoring="neg_mean_absolute_error", n_repeats=n_repeats, random_state=seed)`` on at most
+    ``max_rows`` seeded random rows (None: all). ``label_col="prediction"`` gives the label-free
+    view: how far the model's own predictions move when a feature is shuffled.
     """
     from sklearn.inspection import permutation_importance
 
     func = "importance_shift"
-    est, feats = _unwrap_model(model, features, func)
-    seed = _check_seed(seed, func)
-    if not isinstance(n_repeats, (int, np.integer)) or n_repeats < 1:
-        raise ValueError(f"{func}(): n_repeats must be a positive integer; got {n_repeats!r}.")
-    if max_rows is not None and (not isinstance(max_rows, (int, np.integer)) or max_rows < 10):
-        raise ValueError(f"{func}(): max_rows must be None or an integer >= 10; got {max_rows!r}.")
+    est, feats = _estimator(model, features, func)
+    seed = check_seed(seed, func=func)
+    n_repeats = check_int(n_repeats, "n_repeats", func=func, low=1)
+    if max_rows is not None:
+        max_rows = check_int(max_rows, "max_rows", func=func, low=10, fix="pass None (all rows) or an int >= 10")
     rng = np.random.default_rng(seed)
     results, sizes = {}, {}
-    for name, frame in (("reference", reference), ("current", current)):
-        _require_frame(frame, name, func, [*feats, target])
-        frame = _subsample(frame, max_rows, rng)
-        y = _labels(frame[target], f"{name}[{target!r}]", func)
-        r = permutation_importance(est, frame[feats], y, scoring=scoring, n_repeats=int(n_repeats),
-                                   random_state=seed)
-        results[name] = r
-        sizes[name] = len(frame)
-    ref, cur = results["reference"], results["current"]
-    table = pd.DataFrame({
-        "feature": feats,
-        "importance_reference": ref.importances_mean,
-        "std_reference": ref.importances_std,
-        "importance_current": cur.importances_mean,
-        "std_current": cur.importances_std,
-    })
+    for side, frame in (("reference", reference), ("current", current)):
+        _frame(frame, side, func, features=feats, label_col=label_col)
+        if max_rows is not None and len(frame) > max_rows:
+            frame = frame.iloc[np.sort(rng.choice(len(frame), size=max_rows, replace=False))]
+        y = check_numbers(frame[label_col], f"{side}[{label_col!r}]", func=func)
+        results[side] = permutation_importance(est, frame[feats], y, scoring="neg_mean_absolute_error",
+                                               n_repeats=n_repeats, random_state=seed)
+        sizes[side] = len(frame)
+    table = pd.DataFrame({"feature": feats})
+    for side in ("reference", "current"):
+        table[f"importance_{side}"] = results[side].importances_mean
+        table[f"std_{side}"] = results[side].importances_std
     for side in ("reference", "current"):
         pos = table[f"importance_{side}"].clip(lower=0)
-        total = pos.sum()
-        table[f"share_{side}"] = pos / total if total > 0 else np.nan
+        table[f"share_{side}"] = pos / pos.sum() if pos.sum() > 0 else np.nan
         table[f"rank_{side}"] = table[f"importance_{side}"].rank(ascending=False, method="min").astype(int)
     table["rank_change"] = table["rank_reference"] - table["rank_current"]
     table = table.sort_values(["rank_current", "feature"], kind="stable").reset_index(drop=True)
     rho = float(stats.spearmanr(table["importance_reference"], table["importance_current"]).statistic)
-    return ImportanceShift(table=table, rank_correlation=rho, scoring=scoring, n_repeats=int(n_repeats),
+    return ImportanceShift(table=table, rank_correlation=rho, n_repeats=n_repeats,
                            n_reference=sizes["reference"], n_current=sizes["current"], seed=seed)
 
 
-# --------------------------------------------------------------------------- performance estimation
+@dataclass(frozen=True)
+class ShapDrift:
+    """Mean |SHAP| per feature on the reference and per window, and a label-free alert (see :func:`shap_drift`).
 
+    ``reference``: mean |SHAP| per feature on the reference; ``profile``: the same per window
+    (rows) and feature (columns), in the target's units. ``table`` per window: n (rows explained),
+    distance (total variation distance between the window's and the reference's *shares* of
+    mean |SHAP|: the share of attribution that moved to other features), threshold, alert.
+    """
+
+    reference: pd.Series = field(repr=False)
+    profile: pd.DataFrame = field(repr=False)
+    table: pd.DataFrame = field(repr=False)
+    quantile: float
+    n_reference: int
+    seed: int
+
+    def shares(self) -> pd.DataFrame:
+        """Each profile as shares of its total: the reference first, then one row per window."""
+        both = pd.concat([self.reference.to_frame("reference").T, self.profile])
+        return both.div(both.sum(axis=1), axis=0)
+
+    def to_frame(self) -> pd.DataFrame:
+        """The per-window table with window_start as a column."""
+        return self.table.reset_index()
+
+
+def _tv_distance(profiles: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Total variation distance between each profile's shares and the reference's: 0.5 * sum |a - b|."""
+    shares = profiles / profiles.sum(axis=-1, keepdims=True)
+    return 0.5 * np.abs(shares - reference / reference.sum()).sum(axis=-1)
+
+
+def shap_drift(model, reference: pd.DataFrame, current: pd.DataFrame, *, freq: str = "MS", n_rows: int = 200,
+               quantile: float = 0.99, time_col: str = "timestamp", seed: int = 0) -> ShapDrift:
+    """Explanation drift: mean |SHAP| per feature on the reference and per window of ``current``.
+
+    ``shap.TreeExplainer`` explains every reference row and ``n_rows`` seeded random rows of each
+    window (no labels needed). A window alerts when its profile of shares moved further from the
+    reference's than ``quantile`` of 1000 *bootstrap windows of the reference*: as many reference
+    days as the window has, drawn with replacement (hours of a day are alike), then as many rows
+    as the window explained. So the threshold is the reference's own noise, not a magic number.
+    """
+    with warnings.catch_warnings():  # shap's colour maps use a matplotlib call that is being deprecated
+        warnings.simplefilter("ignore", PendingDeprecationWarning)
+        import shap
+
+    func = "shap_drift"
+    est, feats = _estimator(model, None, func)
+    seed = check_seed(seed, func=func)
+    n_rows = check_int(n_rows, "n_rows", func=func, low=10)
+    quantile = check_probability(quantile, "quantile", func=func)
+    _frame(current, "current", func, features=feats)
+    ref_day = _window_of(_frame(reference, "reference", func, features=feats), "reference", time_col, "D", func)
+    order = np.argsort(ref_day.to_numpy(), kind="stable")  # the hours of each reference day side by side
+    explainer = shap.TreeExplainer(est)
+    ref_abs = np.abs(explainer.shap_values(reference[feats].iloc[order]))
+    ref_mean = ref_abs.mean(axis=0)
+    _, first, n_hours = np.unique(ref_day.to_numpy()[order], return_index=True, return_counts=True)
+    rng = np.random.default_rng(seed)
+    rows, profiles = [], {}
+    for start, part in current.groupby(_window_of(current, "current", time_col, freq, func).to_numpy(), sort=True):
+        n_days = part[time_col].dt.normalize().nunique()
+        part = part.iloc[np.sort(rng.choice(len(part), size=min(n_rows, len(part)), replace=False))]
+        profiles[start] = np.abs(explainer.shap_values(part[feats])).mean(axis=0)
+        days = rng.integers(0, len(first), size=(1000, n_days))  # 1000 bootstrap windows of reference days
+        day = np.take_along_axis(days, rng.integers(0, n_days, size=(1000, len(part))), axis=1)
+        boot = ref_abs[first[day] + (rng.random(day.shape) * n_hours[day]).astype(int)].mean(axis=1)
+        rows.append((start, len(part), float(_tv_distance(profiles[start], ref_mean)),
+                     float(np.quantile(_tv_distance(boot, ref_mean), quantile))))
+    table = pd.DataFrame(rows, columns=["window_start", "n", "distance", "threshold"]).set_index("window_start")
+    table["alert"] = table["distance"] > table["threshold"]
+    profile = pd.DataFrame(profiles, index=feats).T.rename_axis("window_start")
+    return ShapDrift(reference=pd.Series(ref_mean, index=feats), profile=profile, table=table, quantile=quantile,
+                     n_reference=len(reference), seed=seed)
+
+
+# --------------------------------------------------------------------------- performance estimation
 
 _PRED_COL = "model_prediction"
 
@@ -846,97 +580,66 @@ _PRED_COL = "model_prediction"
 class LossEstimator:
     """A model of the monitored model's absolute error (direct loss estimation).
 
-    Attributes
-    ----------
-    model : object
-        The monitored model (a fitted estimator).
-    estimator : object
-        A HistGradientBoostingRegressor predicting ``|y_true - prediction|`` from the features
-        and the monitored model's prediction (column ``model_prediction``).
-    features : tuple of str
-    target : str
-    reference_mae : float
-        The monitored model's realised MAE on the reference: the naive estimate.
-    reference_estimated_mae : float
-        The estimator's mean estimate on the reference (in-sample, so close to reference_mae).
-    n_reference : int
-    reference_period : tuple of str or None
-        First and last reference timestamp, when the reference has a ``timestamp`` column.
+    ``estimator`` (gradient boosting) predicts ``|y_true - prediction|`` from the features and the
+    monitored ``model``'s prediction. ``reference_mae`` is the realised MAE on the reference: the
+    naive estimate carried forward.
     """
 
     model: object = field(repr=False)
     estimator: object = field(repr=False)
     features: tuple
-    target: str
+    label_col: str
     reference_mae: float
     reference_estimated_mae: float
     n_reference: int
     reference_period: tuple | None = None
 
-    def predict(self, df: pd.DataFrame) -> np.ndarray:
-        """Expected absolute error of the monitored model for each row of ``df`` (no labels needed)."""
-        func = "LossEstimator.predict"
-        _require_frame(df, "df", func, list(self.features))
+    def _inputs(self, df: pd.DataFrame) -> pd.DataFrame:
         X = df[list(self.features)].copy()
         X[_PRED_COL] = self.model.predict(df[list(self.features)])
-        return np.clip(self.estimator.predict(X), 0, None)
+        return X
+
+    def predict(self, df: pd.DataFrame) -> np.ndarray:
+        """Expected absolute error of the monitored model for each row of ``df`` (no labels needed)."""
+        _frame(df, "df", "LossEstimator.predict", features=list(self.features))
+        return np.clip(self.estimator.predict(self._inputs(df)), 0, None)
 
     def to_frame(self) -> pd.DataFrame:
         """One row describing the estimator."""
-        return pd.DataFrame([{"features": list(self.features), "target": self.target,
+        return pd.DataFrame([{"features": list(self.features), "label_col": self.label_col,
                               "reference_mae": self.reference_mae,
                               "reference_estimated_mae": self.reference_estimated_mae,
                               "n_reference": self.n_reference, "reference_period": self.reference_period}])
 
 
 def fit_loss_estimator(model, reference: pd.DataFrame, *, features: Sequence[str] | None = None,
-                       target: str = "cnt", max_iter: int = 100, min_samples_leaf: int = 40,
+                       label_col: str = "cnt", max_iter: int = 100, min_samples_leaf: int = 40,
                        seed: int = 0) -> LossEstimator:
-    """Train a direct loss estimator on the reference period.
+    """Train a direct loss estimator on labelled reference rows the monitored model did not train on.
 
-    The estimator (a gradient-boosted tree, squared loss, so it estimates the *expected*
-    absolute error) learns where the monitored model errs: at which hours, weathers, predicted
-    levels. In production it needs inputs only. It follows error that comes from inputs it has
-    seen err before (e.g. warm, busy hours for a winter-trained model); it is blind to concept
-    drift, where the same inputs now have a different answer (the 2012 growth): nothing in the
-    inputs says so.
-
-    Parameters
-    ----------
-    model : labkit Baseline, ModelVersion or fitted estimator
-    reference : pandas.DataFrame
-        Labelled rows the monitored model did *not* train on (its errors there are honest).
-    features : list of str, optional
-        Needed for a plain estimator without ``feature_names_in_``.
-    target : str, default "cnt"
-    max_iter, min_samples_leaf : int
-        Size of the estimator (small and smooth: the reference is a few thousand rows).
-    seed : int, default 0
-
-    Returns
-    -------
-    LossEstimator
+    The estimator (squared loss, so it estimates the *expected* absolute error) learns where the
+    model errs given its inputs. It follows error from unfamiliar inputs; it is blind to concept
+    drift, where the same inputs now have another answer (docs/analysis.md).
     """
     from sklearn.ensemble import HistGradientBoostingRegressor
 
     func = "fit_loss_estimator"
-    est, feats = _unwrap_model(model, features, func)
-    seed = _check_seed(seed, func)
-    _require_frame(reference, "reference", func, [*feats, target])
-    y = _labels(reference[target], f"reference[{target!r}]", func)
+    est, feats = _estimator(model, features, func)
+    seed = check_seed(seed, func=func)
+    _frame(reference, "reference", func, features=feats, label_col=label_col)
+    y = check_numbers(reference[label_col], f"reference[{label_col!r}]", func=func)
     if len(reference) < 5 * min_samples_leaf:
-        raise ValueError(f"{func}(): reference has {len(reference)} rows; the estimator needs at least "
-                         f"{5 * min_samples_leaf} (5 x min_samples_leaf). Use a longer reference period.")
+        raise fail(func, "reference", f"at least {5 * min_samples_leaf} rows (5 x min_samples_leaf)", reference,
+                   "use a longer reference period")
     X = reference[feats].copy()
     X[_PRED_COL] = est.predict(reference[feats])
     abs_err = np.abs(y - X[_PRED_COL].to_numpy())
-    loss_model = HistGradientBoostingRegressor(max_iter=max_iter, learning_rate=0.05,
-                                               min_samples_leaf=min_samples_leaf, early_stopping=False,
-                                               random_state=seed).fit(X, abs_err)
+    loss_model = HistGradientBoostingRegressor(max_iter=max_iter, learning_rate=0.05, min_samples_leaf=min_samples_leaf,
+                                               early_stopping=False, random_state=seed).fit(X, abs_err)
     period = None
     if "timestamp" in reference.columns and pd.api.types.is_datetime64_any_dtype(reference["timestamp"]):
         period = (str(reference["timestamp"].min()), str(reference["timestamp"].max()))
-    return LossEstimator(model=est, estimator=loss_model, features=tuple(feats), target=target,
+    return LossEstimator(model=est, estimator=loss_model, features=tuple(feats), label_col=label_col,
                          reference_mae=float(abs_err.mean()),
                          reference_estimated_mae=float(np.clip(loss_model.predict(X), 0, None).mean()),
                          n_reference=int(len(reference)), reference_period=period)
@@ -946,23 +649,10 @@ def fit_loss_estimator(model, reference: pd.DataFrame, *, features: Sequence[str
 class PerformanceEstimate:
     """Estimated vs naive vs realised MAE per window (see :func:`estimate_performance`).
 
-    Attributes
-    ----------
-    table : pandas.DataFrame
-        Indexed by window_start: n, estimated_mae, naive_mae, n_labelled, realised_mae (NaN
-        until labels arrive), estimate_error and naive_error (estimate - realised).
-    reference_mae : float
-        The naive estimate, carried forward.
-    estimate_gap, naive_gap : float
-        Mean absolute difference between each estimate and the realised MAE over labelled
-        windows (lower = closer).
-    estimate_correlation : float
-        Pearson correlation of estimated and realised MAE across labelled windows (does the
-        estimate *move* with the error?). The naive estimate is constant, so has none.
-    estimate_bias : float
-        Mean of estimate_error (negative: the estimate is too optimistic).
-    n_windows, n_labelled_windows : int
-    freq : str
+    ``table``: per window n, estimated_mae, naive_mae, n_labelled, realised_mae (NaN until labels
+    arrive), estimate_error and naive_error (estimate - realised). ``estimate_gap``/``naive_gap``:
+    mean |estimate - realised| over labelled windows; ``estimate_correlation``: does the estimate
+    move with the realised MAE; ``estimate_bias``: mean estimate_error (negative: too optimistic).
     """
 
     table: pd.DataFrame = field(repr=False)
@@ -986,47 +676,25 @@ class PerformanceEstimate:
 
 
 def estimate_performance(estimator: LossEstimator, current: pd.DataFrame, *, freq: str = "W",
-                         time_col: str = "timestamp", y_true: str | None = None) -> PerformanceEstimate:
-    """Estimate MAE per window before labels arrive; compare with realised MAE where they have.
+                         time_col: str = "timestamp", label_col: str | None = None) -> PerformanceEstimate:
+    """Estimate MAE per window before labels arrive; compare with the realised MAE where they have.
 
-    Parameters
-    ----------
-    estimator : LossEstimator
-        From :func:`fit_loss_estimator`.
-    current : pandas.DataFrame
-        Production rows with the features and a datetime column. Labels are optional: rows whose
-        label is missing (NaN) count as not yet labelled.
-    freq : str, default "W"
-        Window length (same windows as :func:`error_timeline`).
-    time_col : str, default "timestamp"
-    y_true : str, optional
-        Label column (default: the estimator's target when ``current`` has it). Without labels
-        the realised columns stay NaN and the gaps are NaN.
-
-    Returns
-    -------
-    PerformanceEstimate
+    Rows whose label (``label_col``, default the estimator's) is missing count as not labelled yet;
+    without a label column the realised columns and the gaps stay NaN.
     """
     func = "estimate_performance"
-    if not isinstance(estimator, LossEstimator):
-        raise TypeError(f"{func}(): estimator must be a LossEstimator from fit_loss_estimator(); "
-                        f"got {type(estimator).__name__}.")
-    _require_frame(current, "current", func, list(estimator.features))
-    start = _window_start(_times(current, time_col, "current", func), freq, func)
-    label_col = y_true if y_true is not None else (estimator.target if estimator.target in current.columns else None)
-    if y_true is not None and y_true not in current.columns:
-        raise ValueError(f"{func}(): current has no label column {y_true!r}; drop y_true= to estimate without labels.")
-    X = current[list(estimator.features)].copy()
-    pred = estimator.model.predict(X)
-    X[_PRED_COL] = pred
-    est = np.clip(estimator.estimator.predict(X), 0, None)
-    work = pd.DataFrame({"window_start": start.to_numpy(), "est": est})
+    check_type(estimator, LossEstimator, "estimator", func=func, expected="a LossEstimator",
+               fix="build one with fit_loss_estimator(model, reference)")
+    _frame(current, "current", func, features=list(estimator.features))
     if label_col is not None:
-        y = _numbers(current[label_col], f"current[{label_col!r}]", func)
-        work["ae"] = np.where(np.isfinite(y), np.abs(y - pred), np.nan)
-    else:
-        logger.info("%s: no labels in current; realised MAE stays NaN", func)
-        work["ae"] = np.nan
+        check_columns(current, label_col, "label_col", func=func, frame="current")
+    label_col = label_col or (estimator.label_col if estimator.label_col in current.columns else None)
+    X = estimator._inputs(current)
+    work = pd.DataFrame({"window_start": _window_of(current, "current", time_col, freq, func).to_numpy(),
+                         "est": np.clip(estimator.estimator.predict(X), 0, None), "ae": np.nan})
+    if label_col is not None:
+        y = check_numbers(current[label_col], f"current[{label_col!r}]", func=func, missing_ok=True)
+        work["ae"] = np.where(np.isfinite(y), np.abs(y - X[_PRED_COL].to_numpy()), np.nan)
     g = work.groupby("window_start", sort=True)
     table = pd.DataFrame({"n": g.size(), "estimated_mae": g["est"].mean()})
     table["naive_mae"] = estimator.reference_mae
@@ -1034,50 +702,45 @@ def estimate_performance(estimator: LossEstimator, current: pd.DataFrame, *, fre
     table["realised_mae"] = g["ae"].mean()
     table["estimate_error"] = table["estimated_mae"] - table["realised_mae"]
     table["naive_error"] = table["naive_mae"] - table["realised_mae"]
-    table.index.name = "window_start"
     lab = table.dropna(subset=["realised_mae"])
-    if len(lab):
-        est_gap = float(lab["estimate_error"].abs().mean())
-        naive_gap = float(lab["naive_error"].abs().mean())
-        bias = float(lab["estimate_error"].mean())
-        corr = float(lab["estimated_mae"].corr(lab["realised_mae"])) if len(lab) >= 3 else float("nan")
-    else:
-        est_gap = naive_gap = bias = corr = float("nan")
-    return PerformanceEstimate(table=table, reference_mae=estimator.reference_mae, estimate_gap=est_gap,
-                               naive_gap=naive_gap, estimate_correlation=corr, estimate_bias=bias,
-                               n_windows=len(table), n_labelled_windows=len(lab), freq=str(freq))
+    nan = float("nan")
+    return PerformanceEstimate(
+        table=table, reference_mae=estimator.reference_mae,
+        estimate_gap=float(lab["estimate_error"].abs().mean()) if len(lab) else nan,
+        naive_gap=float(lab["naive_error"].abs().mean()) if len(lab) else nan,
+        estimate_correlation=float(lab["estimated_mae"].corr(lab["realised_mae"])) if len(lab) >= 3 else nan,
+        estimate_bias=float(lab["estimate_error"].mean()) if len(lab) else nan,
+        n_windows=len(table), n_labelled_windows=len(lab), freq=str(freq))
 
 
 # --------------------------------------------------------------------------- labelled samples
 
 
 @dataclass(frozen=True)
+class LabelSampleSpec:
+    """How :func:`label_sample_detection` tests and repeats a labelled sample.
+
+    ``statistic``: "mean_residual" (the bias) or "abs_error"; each daily look runs Welch's t-test
+    at ``alpha`` / number of looks (``correction="bonferroni"``) or at ``alpha`` ("none"), once at
+    least ``min_labels`` labels have arrived; ``n_draws`` seeded random samples.
+    """
+
+    statistic: str = "mean_residual"
+    alpha: float = 0.05
+    correction: str = "bonferroni"
+    min_labels: int = 5
+    n_draws: int = 200
+    seed: int = 0
+
+
+@dataclass(frozen=True)
 class LabelSampleDetection:
     """How fast a random labelled sample detects a change, against full labels.
 
-    Attributes
-    ----------
-    draws : pandas.DataFrame
-        One row per simulated sample: draw, detected, days (days of production elapsed when the
-        change was detected, NaN if never), n_labels (labelled rows seen at detection).
-    rate : float
-        Share of rows labelled.
-    full_label_days : float
-        Days to detection with every row labelled (same delay and test); NaN if never.
-    full_label_n : float
-        Labelled rows seen at that moment.
-    median_days, q10_days, q90_days : float
-        Over the draws that detected.
-    share_detected : float
-    median_labels : float
-        Median labelled rows at detection.
-    n_looks : int
-        One look per day; the test at each look uses ``alpha_per_look``.
-    alpha, alpha_per_look : float
-    label_delay_days : int
-    statistic : str
-    reference_value, current_value : float
-        Reference mean and full-current mean of the tested values.
+    ``draws``: per simulated sample draw, detected, days (days of production elapsed at detection,
+    NaN if never), n_labels (labels seen then). ``full_label_days``/``full_label_n``: the same with
+    every row labelled. ``median_days``, ``q10_days``, ``q90_days``, ``median_labels``: over the
+    draws that detected. ``n_looks``: one look per day, each at ``alpha_per_look``.
     """
 
     draws: pd.DataFrame = field(repr=False)
@@ -1103,137 +766,80 @@ class LabelSampleDetection:
 
     def summary(self) -> pd.DataFrame:
         """Two rows, sample vs full labels: days to detection and labels used."""
+        full = self.full_label_days
         return pd.DataFrame([
-            {"labels": f"random {self.rate:.2%}", "days_to_detect": self.median_days,
-             "days_q10": self.q10_days, "days_q90": self.q90_days, "labels_used": self.median_labels,
-             "share_detected": self.share_detected},
-            {"labels": "all", "days_to_detect": self.full_label_days, "days_q10": self.full_label_days,
-             "days_q90": self.full_label_days, "labels_used": self.full_label_n,
-             "share_detected": float(np.isfinite(self.full_label_days))},
+            {"labels": f"random {self.rate:.2%}", "days_to_detect": self.median_days, "days_q10": self.q10_days,
+             "days_q90": self.q90_days, "labels_used": self.median_labels, "share_detected": self.share_detected},
+            {"labels": "all", "days_to_detect": full, "days_q10": full, "days_q90": full,
+             "labels_used": self.full_label_n, "share_detected": float(np.isfinite(full))},
         ])
 
 
-def _first_detection(values: np.ndarray, day: np.ndarray, n_days: int, masks: np.ndarray, *, ref_mean, ref_var,
-                     ref_n, delay: int, alpha_look: float, min_labels: int):
-    """Days to detection and labels used, per mask row (vectorised over masks and looks)."""
+def _first_detection(values, day, n_days, masks, ref, delay: int, alpha_look: float, min_labels: int):
+    """Days to detection and labels used, per mask row (vectorised over masks and daily looks)."""
     order = np.argsort(day, kind="stable")
-    v, d = values[order], day[order]
-    m = masks[:, order]
-    end = np.searchsorted(d, np.arange(n_days), side="right")  # rows with day <= k
+    v, m = values[order], masks[:, order]
+    end = np.searchsorted(day[order], np.arange(n_days), side="right")  # rows with day <= k
     zeros = np.zeros((m.shape[0], 1))
-    c0 = np.concatenate([zeros, np.cumsum(m, axis=1, dtype=float)], axis=1)[:, end]
-    c1 = np.concatenate([zeros, np.cumsum(m * v, axis=1)], axis=1)[:, end]
-    c2 = np.concatenate([zeros, np.cumsum(m * v * v, axis=1)], axis=1)[:, end]
-    # look t (end of day t) sees the labels of days <= t - delay
-    looks = np.arange(n_days)
-    avail = looks - delay
-    shape = (m.shape[0], n_days)
-    n = np.zeros(shape)
-    s1 = np.zeros(shape)
-    s2 = np.zeros(shape)
+    sums = [np.concatenate([zeros, np.cumsum(m * v ** k, axis=1, dtype=float)], axis=1)[:, end] for k in (0, 1, 2)]
+    avail = np.arange(n_days) - delay  # the look at the end of day t sees the labels of days <= t - delay
     ok = avail >= 0
-    n[:, ok], s1[:, ok], s2[:, ok] = c0[:, avail[ok]], c1[:, avail[ok]], c2[:, avail[ok]]
+    n, s1, s2 = (np.zeros((m.shape[0], n_days)) for _ in range(3))
+    n[:, ok], s1[:, ok], s2[:, ok] = (s[:, avail[ok]] for s in sums)
     with np.errstate(divide="ignore", invalid="ignore"):
         mean = s1 / n
-        var = (s2 - n * mean ** 2) / (n - 1)
-    var = np.where(var < 0, 0.0, var)  # rounding
-    _, p = _welch_p(mean, var, n, ref_mean, ref_var, ref_n)
+        var = np.clip((s2 - n * mean ** 2) / (n - 1), 0, None)  # clip: rounding
+        p = stats.ttest_ind_from_stats(mean, np.sqrt(var), n, ref.mean(), ref.std(ddof=1), ref.size,
+                                       equal_var=False).pvalue
     hit = (n >= min_labels) & (p < alpha_look)
-    any_hit = hit.any(axis=1)
     first = hit.argmax(axis=1)
-    days = np.where(any_hit, first + 1, np.nan).astype(float)
-    n_at = np.where(any_hit, n[np.arange(n.shape[0]), first], np.nan)
-    return days, n_at
+    days = np.where(hit.any(axis=1), first + 1, np.nan).astype(float)
+    return days, np.where(hit.any(axis=1), n[np.arange(n.shape[0]), first], np.nan)
 
 
-def label_sample_detection(reference: pd.DataFrame, current: pd.DataFrame, *, y_true: str = "cnt",
-                           y_pred: str = "prediction", time_col: str = "timestamp", rate: float = 0.01,
-                           label_delay_days: int = 0, alpha: float = 0.05, correction: str = "bonferroni",
-                           statistic: str = "mean_residual", min_labels: int = 5, n_draws: int = 200,
-                           seed: int = 0) -> LabelSampleDetection:
-    """Days until a small random labelled sample detects a change in the model's errors.
+def label_sample_detection(reference: pd.DataFrame, current: pd.DataFrame, *, rate: float = 0.01,
+                           label_delay_days: int = 0, spec: LabelSampleSpec = LabelSampleSpec(),
+                           label_col: str = "cnt", pred_col: str = "prediction",
+                           time_col: str = "timestamp") -> LabelSampleDetection:
+    """Days until a small random labelled sample ("label 1%") detects a change in the model's errors.
 
-    Every production row is labelled independently with probability ``rate`` (the lecture's
-    "label 1% of predictions"). At the end of each day the labels that have arrived (days up to
-    ``today - label_delay_days``) are compared with the reference by Welch's t-test on the mean
-    residual (bias) or the mean absolute error. The first day the test rejects is the detection
-    day. This repeats for ``n_draws`` seeded samples, and once with every row labelled.
-
-    Looking every day is a multiple-testing problem (see
-    :func:`labkit.experiments.peeking_simulation`): with ``correction="bonferroni"`` each look
-    uses ``alpha / n_looks``, which keeps the chance of *any* false alarm over the whole period
-    at most ``alpha`` (conservative); ``"none"`` tests each look at ``alpha``.
-
-    Parameters
-    ----------
-    reference : pandas.DataFrame
-        Labelled rows with predictions, e.g. ``baseline.reference``.
-    current : pandas.DataFrame
-        Production rows with predictions, labels and a datetime column (the simulation hides
-        the labels; it needs them all).
-    y_true, y_pred, time_col : str
-    rate : float, default 0.01
-        Share of rows labelled, in (0, 1].
-    label_delay_days : int, default 0
-        A label of day d can be used from the end of day d + delay.
-    alpha : float, default 0.05
-    correction : {"bonferroni", "none"}, default "bonferroni"
-    statistic : {"mean_residual", "abs_error"}, default "mean_residual"
-        Test the bias (residual y_true - y_pred) or the mean absolute error.
-    min_labels : int, default 5
-        No test before this many labels.
-    n_draws : int, default 200
-    seed : int, default 0
-
-    Returns
-    -------
-    LabelSampleDetection
-
-    Notes
-    -----
-    Hours of one day have correlated errors, so the full-label test is overconfident (it treats
-    24 correlated hours as 24 independent ones); a 1% sample rarely holds two hours of one day.
-    Detection days count calendar days from the first day of ``current``, including the delay.
+    Each production row is labelled with probability ``rate``. At the end of each day the labels
+    that have arrived (days up to ``today - label_delay_days``) are compared with the reference by
+    Welch's t-test (see :class:`LabelSampleSpec`); the first rejection is the detection day. This
+    repeats for ``spec.n_draws`` seeded samples, and once with every row labelled. Daily looks are
+    a multiple-testing problem, hence the Bonferroni correction (docs/analysis.md).
     """
     func = "label_sample_detection"
-    seed = _check_seed(seed, func)
-    if not (0 < rate <= 1):
-        raise ValueError(f"{func}(): rate must be in (0, 1] (share of rows labelled, e.g. 0.01); got {rate!r}.")
-    if not (0 < alpha < 1):
-        raise ValueError(f"{func}(): alpha must be in (0, 1); got {alpha!r}.")
-    if correction not in ("bonferroni", "none"):
-        raise ValueError(f"{func}(): correction must be 'bonferroni' or 'none'; got {correction!r}.")
-    if statistic not in ("mean_residual", "abs_error"):
-        raise ValueError(f"{func}(): statistic must be 'mean_residual' or 'abs_error'; got {statistic!r}.")
-    label_delay_days = _check_int(label_delay_days, "label_delay_days", func, 0)
-    n_draws = _check_int(n_draws, "n_draws", func, 1)
-    min_labels = _check_int(min_labels, "min_labels", func, 2)
-    _require_frame(reference, "reference", func, [y_true, y_pred])
-    _require_frame(current, "current", func, [y_true, y_pred])
-    rt, rp = _pair(reference[y_true], reference[y_pred], func, (f"reference[{y_true!r}]", f"reference[{y_pred!r}]"))
-    ct, cp = _pair(current[y_true], current[y_pred], func, (f"current[{y_true!r}]", f"current[{y_pred!r}]"))
-    transform = (lambda r: r) if statistic == "mean_residual" else np.abs
-    rv, cv = transform(rt - rp), transform(ct - cp)
-    times = _times(current, time_col, "current", func)
-    days0 = times.dt.normalize()
+    seed = check_seed(spec.seed, "spec.seed", func=func)
+    rate = check_number(rate, "rate", func=func, low=0, high=1, low_open=True, fix="pass a share such as 0.01")
+    alpha = check_probability(spec.alpha, "spec.alpha", func=func)
+    check_choice(spec.correction, "spec.correction", ("bonferroni", "none"), func=func)
+    check_choice(spec.statistic, "spec.statistic", ("mean_residual", "abs_error"), func=func)
+    delay = check_int(label_delay_days, "label_delay_days", func=func, low=0)
+    n_draws = check_int(spec.n_draws, "spec.n_draws", func=func, low=1)
+    min_labels = check_int(spec.min_labels, "spec.min_labels", func=func, low=2)
+    values = []
+    for name, frame in (("reference", reference), ("current", current)):
+        _frame(frame, name, func, label_col=label_col, pred_col=pred_col)
+        t, p = check_pair(frame[label_col], frame[pred_col], func=func,
+                          names=(f"{name}[{label_col!r}]", f"{name}[{pred_col!r}]"))
+        values.append(t - p if spec.statistic == "mean_residual" else np.abs(t - p))
+    rv, cv = values
+    days0 = _window_of(current, "current", time_col, "D", func)
     day = ((days0 - days0.min()) // pd.Timedelta(days=1)).to_numpy().astype(np.int64)
     n_days = int(day.max()) + 1
-    alpha_look = alpha / n_days if correction == "bonferroni" else alpha
-    kw = dict(ref_mean=rv.mean(), ref_var=rv.var(ddof=1), ref_n=rv.size, delay=int(label_delay_days),
-              alpha_look=alpha_look, min_labels=int(min_labels))
-    full_days, full_n = _first_detection(cv, day, n_days, np.ones((1, cv.size), dtype=bool), **kw)
-    rng = np.random.default_rng(seed)
-    masks = rng.random((int(n_draws), cv.size)) < rate
-    days, n_at = _first_detection(cv, day, n_days, masks, **kw)
-    draws = pd.DataFrame({"draw": np.arange(int(n_draws)), "detected": np.isfinite(days), "days": days,
-                          "n_labels": n_at})
-    hit = days[np.isfinite(days)]
+    alpha_look = alpha / n_days if spec.correction == "bonferroni" else alpha
+    args = (rv, delay, alpha_look, min_labels)
+    full_days, full_n = _first_detection(cv, day, n_days, np.ones((1, cv.size), dtype=bool), *args)
+    masks = np.random.default_rng(seed).random((n_draws, cv.size)) < rate
+    days, n_at = _first_detection(cv, day, n_days, masks, *args)
+    hit = np.isfinite(days)
     q = (lambda a, x: float(np.quantile(a, x)) if a.size else float("nan"))
     return LabelSampleDetection(
-        draws=draws, rate=float(rate), full_label_days=float(full_days[0]), full_label_n=float(full_n[0]),
-        median_days=q(hit, 0.5), q10_days=q(hit, 0.1), q90_days=q(hit, 0.9),
-        share_detected=float(np.isfinite(days).mean()),
-        median_labels=q(n_at[np.isfinite(n_at)], 0.5), n_looks=n_days, alpha=float(alpha),
-        alpha_per_look=float(alpha_look), label_delay_days=int(label_delay_days), statistic=statistic,
-        reference_value=float(rv.mean()), current_value=float(cv.mean()),
+        draws=pd.DataFrame({"draw": np.arange(n_draws), "detected": hit, "days": days, "n_labels": n_at}),
+        rate=rate, full_label_days=float(full_days[0]), full_label_n=float(full_n[0]), median_days=q(days[hit], 0.5),
+        q10_days=q(days[hit], 0.1), q90_days=q(days[hit], 0.9), share_detected=float(hit.mean()),
+        median_labels=q(n_at[hit], 0.5), n_looks=n_days, alpha=alpha, alpha_per_look=float(alpha_look),
+        label_delay_days=delay, statistic=spec.statistic, reference_value=float(rv.mean()),
+        current_value=float(cv.mean()),
     )

@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import pickle
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,19 +30,12 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from labkit import data as _data
+from labkit._validate import check_columns, check_frame, check_int, check_pair, fail
 from labkit.paths import artifacts_dir, atomic_write_bytes
 
 __all__ = [
-    "TRAIN_START",
-    "REFERENCE_START",
-    "PRODUCTION_START",
-    "MODEL_PARAMS",
-    "Baseline",
-    "make_model",
-    "regression_metrics",
-    "fit_baseline",
-    "get_baseline",
-    "split_periods",
+    "TRAIN_START", "REFERENCE_START", "PRODUCTION_START", "MODEL_PARAMS", "Baseline", "RegressionMetrics",
+    "make_model", "regression_metrics", "fit_baseline", "get_baseline", "split_periods",
 ]
 
 log = logging.getLogger(__name__)
@@ -51,13 +45,8 @@ REFERENCE_START = "2011-10-01"
 PRODUCTION_START = "2012-01-01"
 
 #: Hyper-parameters of the baseline regressor (fixed, so every run trains the same model).
-MODEL_PARAMS = {
-    "loss": "squared_error",
-    "max_iter": 300,
-    "learning_rate": 0.05,
-    "early_stopping": False,
-    "random_state": 0,
-}
+MODEL_PARAMS = {"loss": "squared_error", "max_iter": 300, "learning_rate": 0.05, "early_stopping": False,
+                "random_state": 0}
 
 _FORMAT_VERSION = 1
 
@@ -74,61 +63,51 @@ def split_periods(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.Data
     return _data.chronological_split(df, REFERENCE_START, PRODUCTION_START)
 
 
-def _as_1d_float(values, name: str) -> np.ndarray:
-    try:
-        arr = np.asarray(values, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(
-            f"{name} must be numbers (a list, array or Series); got {type(values).__name__} "
-            f"that cannot be converted to floats ({exc})."
-        ) from None
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be one-dimensional; got an array of shape {arr.shape}. "
-                         "Pass a single column, e.g. df['cnt'].")
-    return arr
+@dataclass(frozen=True)
+class RegressionMetrics(Mapping):
+    """The errors of a regression: ``mae``, ``rmse``, ``r2``, ``mean_residual`` (y_true - y_pred) and ``n``.
+
+    A positive mean residual means the model under-predicts. The record is also a read-only mapping:
+    ``metrics["mae"]`` is ``metrics.mae`` and ``dict(metrics)`` holds every field.
+    """
+
+    mae: float
+    rmse: float
+    r2: float
+    mean_residual: float
+    n: int
+
+    def __getitem__(self, name: str) -> float:
+        if name not in self.__dataclass_fields__:
+            raise KeyError(name)
+        return getattr(self, name)
+
+    def __iter__(self):
+        return iter(self.__dataclass_fields__)
+
+    def __len__(self) -> int:
+        return len(self.__dataclass_fields__)
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row with a column per metric."""
+        return pd.DataFrame([dict(self)])
 
 
-def regression_metrics(y_true, y_pred) -> dict:
-    """MAE, RMSE, R² and mean residual (y_true - y_pred) of a regression.
-
-    Parameters
-    ----------
-    y_true, y_pred : array-like of shape (n,)
-        Observed and predicted values, same length, no missing values.
-
-    Returns
-    -------
-    dict
-        ``{"mae": ..., "rmse": ..., "r2": ..., "mean_residual": ..., "n": ...}`` as Python floats.
-        A positive mean residual means the model under-predicts.
+def regression_metrics(y_true, y_pred) -> RegressionMetrics:
+    """MAE, RMSE, R² and mean residual of a regression (``y_true``, ``y_pred``: same length, finite).
 
     Examples
     --------
     >>> m = regression_metrics([1, 2, 3, 4], [1, 2, 3, 6])
-    >>> m["mae"], m["rmse"], m["mean_residual"]
+    >>> m.mae, m.rmse, m.mean_residual
     (0.5, 1.0, -0.5)
     """
-    t = _as_1d_float(y_true, "y_true")
-    p = _as_1d_float(y_pred, "y_pred")
-    if t.shape != p.shape:
-        raise ValueError(f"y_true and y_pred must have the same length; got {t.size} and {p.size}.")
-    if t.size == 0:
-        raise ValueError("y_true and y_pred are empty: there is nothing to evaluate.")
-    for name, arr in (("y_true", t), ("y_pred", p)):
-        bad = ~np.isfinite(arr)
-        if bad.any():
-            raise ValueError(f"{name} holds {int(bad.sum())} missing or infinite value(s) (first at "
-                             f"position {int(np.argmax(bad))}); drop or fill them before evaluating.")
+    t, p = check_pair(y_true, y_pred, func="regression_metrics")
     resid = t - p
     ss_tot = float(np.sum((t - t.mean()) ** 2))
     r2 = 1.0 - float(np.sum(resid ** 2)) / ss_tot if ss_tot > 0 else float("nan")
-    return {
-        "mae": float(np.mean(np.abs(resid))),
-        "rmse": float(np.sqrt(np.mean(resid ** 2))),
-        "r2": r2,
-        "mean_residual": float(np.mean(resid)),
-        "n": int(t.size),
-    }
+    return RegressionMetrics(mae=float(np.mean(np.abs(resid))), rmse=float(np.sqrt(np.mean(resid ** 2))), r2=r2,
+                             mean_residual=float(np.mean(resid)), n=int(t.size))
 
 
 @dataclass(frozen=True)
@@ -143,7 +122,7 @@ class Baseline:
     target : str
     periods : dict
         ``{"train": (start, end), "reference": ..., "production": ...}`` as ISO dates (end exclusive).
-    metrics : dict
+    metrics : RegressionMetrics
         Regression metrics on the reference period (see :func:`regression_metrics`).
     reference : DataFrame
         The reference period with a ``prediction`` column: what monitoring compares with.
@@ -155,19 +134,17 @@ class Baseline:
     features: tuple
     target: str
     periods: dict
-    metrics: dict
+    metrics: RegressionMetrics
     reference: pd.DataFrame = field(repr=False)
     fingerprint: str = ""
 
     def predict(self, df: pd.DataFrame) -> np.ndarray:
         """Predict hourly demand for the rows of ``df`` (must hold every feature column)."""
-        if not isinstance(df, pd.DataFrame):
-            raise TypeError(f"predict() expects a pandas DataFrame with columns {list(self.features)}; "
-                            f"got {type(df).__name__}.")
+        check_frame(df, "df", func="Baseline.predict", fix=f"pass a DataFrame with the columns {list(self.features)}")
         missing = [c for c in self.features if c not in df.columns]
         if missing:
-            raise ValueError(f"predict(): the frame lacks feature column(s) {missing}; the model needs "
-                             f"{list(self.features)}. Did an upstream change rename or drop them?")
+            raise fail("Baseline.predict", "df", f"the feature columns {list(self.features)}", f"<a frame without "
+                       f"{missing}>", "did an upstream change rename or drop them? Restore the columns first")
         return self.model.predict(df[list(self.features)])
 
     def save(self, folder: str | Path | None = None) -> Path:
@@ -190,7 +167,7 @@ class Baseline:
             "features": list(self.features),
             "target": self.target,
             "periods": self.periods,
-            "metrics": self.metrics,
+            "metrics": dict(self.metrics),
             "fingerprint": self.fingerprint,
             "model_params": {k: self.model.get_params().get(k, v) for k, v in MODEL_PARAMS.items()},
         }
@@ -203,13 +180,14 @@ class Baseline:
         folder = Path(folder)
         meta_path = folder / "meta.json"
         if not meta_path.exists():
-            raise FileNotFoundError(f"No saved baseline in {folder} (meta.json missing). "
-                                    "Call labkit.baseline.get_baseline() to train and cache one.")
+            raise fail("Baseline.load", "folder", "a folder with a saved baseline (meta.json)", str(folder),
+                       "call labkit.baseline.get_baseline() to train and cache one", FileNotFoundError)
         meta = json.loads(meta_path.read_text())
         model = pickle.loads((folder / "model.pkl").read_bytes())
         reference = pickle.loads((folder / "reference.pkl").read_bytes())
         return cls(model=model, features=tuple(meta["features"]), target=meta["target"],
-                   periods={k: tuple(v) for k, v in meta["periods"].items()}, metrics=meta["metrics"],
+                   periods={k: tuple(v) for k, v in meta["periods"].items()},
+                   metrics=RegressionMetrics(**meta["metrics"]),
                    reference=reference, fingerprint=meta["fingerprint"])
 
 
@@ -239,33 +217,22 @@ def fit_baseline(df: pd.DataFrame | None = None, *, features=None, target: str =
                  seed: int = 0, max_iter: int | None = None) -> Baseline:
     """Train the baseline on the train period and evaluate it on the reference period.
 
-    Parameters
-    ----------
-    df : DataFrame, optional
-        The hourly data (default: :func:`labkit.data.load_hourly`).
-    features : list of str, optional
-        Model inputs (default: :data:`labkit.data.FEATURES`). ``casual`` and ``registered``
-        are refused: they add up to the target, so a model using them cheats.
-    target : str, default "cnt"
-    seed : int, default 0
-    max_iter : int, optional
-        Boosting iterations (default ``MODEL_PARAMS["max_iter"]``, 300). Fewer make a quicker,
-        slightly weaker model, e.g. for tests; the fingerprint records it, so such a model is never
-        mistaken for the cached baseline.
+    ``df`` defaults to :func:`labkit.data.load_hourly`, ``features`` to :data:`labkit.data.FEATURES`
+    (``casual`` and ``registered`` are refused: they add up to the target, so a model using them
+    cheats). ``max_iter`` (default 300) trades quality for speed, e.g. in tests; the fingerprint
+    records it, so such a model is never mistaken for the cached baseline.
     """
-    if max_iter is not None and (not isinstance(max_iter, int) or isinstance(max_iter, bool) or max_iter < 1):
-        raise ValueError(f"max_iter must be a positive int (boosting iterations); got {max_iter!r}. "
-                         "Leave it out for the lab's baseline (300).")
+    func = "fit_baseline"
+    if max_iter is not None:
+        check_int(max_iter, "max_iter", func=func, low=1, fix="leave it out for the lab's baseline (300 iterations)")
     params = {**MODEL_PARAMS, **({} if max_iter is None else {"max_iter": max_iter})}
     features = list(_data.FEATURES if features is None else features)
     leaky = [c for c in features if c in _data.LEAKY_COLUMNS or c == target]
     if leaky:
-        raise ValueError(f"features must not include {leaky}: casual + registered = cnt, so a model "
-                         "reading them learns the answer, not the demand. Remove them from features.")
-    df = _data.load_hourly() if df is None else df
-    missing = [c for c in [*features, target, "timestamp"] if c not in df.columns]
-    if missing:
-        raise ValueError(f"df lacks column(s) {missing}; expected the frame from labkit.data.load_hourly().")
+        raise fail(func, "features", "inputs known before the hour (casual + registered = cnt: a model reading "
+                   "them learns the answer, not the demand)", f"<features with {leaky}>", f"remove {leaky}")
+    df = _data.load_hourly() if df is None else check_frame(df, "df", func=func)
+    check_columns(df, [*features, target, "timestamp"], "features", func=func, frame="df")
     train, reference, _ = split_periods(df)
     # One thread: on small machines (and under pytest-xdist) OpenMP threads of parallel kernels fight
     # over the cores and a 1 s fit can take 20 s; single-threaded it stays about 1 s.
@@ -274,11 +241,8 @@ def fit_baseline(df: pd.DataFrame | None = None, *, features=None, target: str =
     reference = reference.copy()
     reference["prediction"] = model.predict(reference[features])
     metrics = regression_metrics(reference[target], reference["prediction"])
-    periods = {
-        "train": (TRAIN_START, REFERENCE_START),
-        "reference": (REFERENCE_START, PRODUCTION_START),
-        "production": (PRODUCTION_START, "2013-01-01"),
-    }
+    periods = {"train": (TRAIN_START, REFERENCE_START), "reference": (REFERENCE_START, PRODUCTION_START),
+               "production": (PRODUCTION_START, "2013-01-01")}
     return Baseline(model=model, features=tuple(features), target=target, periods=periods,
                     metrics=metrics, reference=reference, fingerprint=_fingerprint(features, target, params))
 
@@ -290,12 +254,8 @@ def get_baseline(*, refresh: bool = False, folder: str | Path | None = None) -> 
     then load what it wrote. The cache is reused only when its fingerprint (data checksum,
     parameters, split dates, scikit-learn version) matches.
 
-    Parameters
-    ----------
-    refresh : bool, default False
-        Train again even when a valid cache exists.
-    folder : path, optional
-        Cache folder (default: ``runs/baseline``).
+    ``refresh=True`` trains again even when a valid cache exists; ``folder`` is the cache folder
+    (default ``runs/baseline``).
     """
     folder = Path(folder) if folder is not None else artifacts_dir("baseline")
     folder.mkdir(parents=True, exist_ok=True)

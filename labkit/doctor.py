@@ -1,21 +1,10 @@
 """Diagnose a student's environment in one screen: what is wrong and how to fix it.
 
-:func:`run_checks` looks at
-
-* the Python version against the range the lab supports (``requires-python`` in ``pyproject.toml``);
-* the key packages' versions against ``requirements.lock`` (:data:`KEY_PACKAGES`);
-* the Jupyter kernel ``python3`` (exists, and starts this environment's Python);
-* the ipywidgets front-end (``jupyterlab_widgets`` and its JupyterLab extension);
-* the data file's checksum (:func:`labkit.data.verify_data`);
-* whether the artifacts folder (``runs/``) is writable;
-* Prometheus' ``promtool`` (optional: only the alerting-rule tests and a real Prometheus need it);
-* the offline settings: the environment variables labkit sets (``DO_NOT_TRACK`` ...) and the
-  JupyterLab settings :mod:`labkit.setup_lab` writes.
-
-Each finding is a :class:`Diagnosis` with a status (``ok``, ``warn``, ``fail``) and, when it is not
-``ok``, the command that fixes it. Only *required* checks can fail; optional ones warn.
-
-From a shell::
+:func:`run_checks` looks at the Python version (``requires-python`` in ``pyproject.toml``), the key
+packages against ``requirements.lock``, the Jupyter kernel, the ipywidgets front-end, the data file's
+checksum, the artifacts folder, Prometheus' ``promtool`` (optional) and the offline settings. Each
+finding is a :class:`Diagnosis` with a status (``ok``, ``warn``, ``fail``) and, when it is not ``ok``,
+the command that fixes it. Only *required* checks can fail; optional ones warn. From a shell::
 
     labkit doctor          # one screen; exit code 0 when every required check passes, else 1
     labkit doctor --json   # the same as JSON, for scripts
@@ -34,25 +23,16 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from labkit import __version__
+from packaging.utils import canonicalize_name
+
+import labkit
+from labkit._validate import check_choice, fail
 from labkit.paths import REPO_ROOT
 
 __all__ = [
-    "KEY_PACKAGES",
-    "SUPPORTED_PYTHON",
-    "Diagnosis",
-    "check_artifacts",
-    "check_data",
-    "check_kernel",
-    "check_offline",
-    "check_packages",
-    "check_promtool",
-    "check_python",
-    "check_widgets",
-    "format_report",
-    "read_lock",
-    "run_checks",
-    "to_json",
+    "KEY_PACKAGES", "SUPPORTED_PYTHON", "Diagnosis", "check_artifacts", "check_data", "check_kernel",
+    "check_offline", "check_packages", "check_promtool", "check_python", "check_widgets", "format_report",
+    "read_lock", "run_checks", "to_json",
 ]
 
 #: Packages whose versions matter for the lab (distribution names as in requirements.lock).
@@ -70,22 +50,9 @@ _REINSTALL = "pip install -r requirements.lock   (or start over: rm -rf .venv &&
 
 @dataclass(frozen=True)
 class Diagnosis:
-    """The outcome of one check.
-
-    Attributes
-    ----------
-    name : str
-        What was checked, e.g. ``"pandas"`` or ``"data file"``.
-    status : {"ok", "warn", "fail"}
-    found : str
-        What is there.
-    expected : str
-        What the lab needs ("" when there is nothing to compare).
-    fix : str
-        The command or step that fixes it ("" when ``status == "ok"``).
-    required : bool
-        Required checks decide the exit code; optional ones only warn.
-    """
+    """The outcome of one check: its ``name``, ``status`` (ok, warn, fail), what was ``found``, what the lab
+    ``expected`` and the ``fix`` (both "" when there is nothing to say). Only ``required`` checks decide
+    the exit code; optional ones can warn but not fail."""
 
     name: str
     status: str
@@ -95,15 +62,12 @@ class Diagnosis:
     required: bool = True
 
     def __post_init__(self) -> None:
-        if self.status not in _STATUSES:
-            raise ValueError(f"status must be one of {_STATUSES}, got {self.status!r}")
+        check_choice(self.status, "status", _STATUSES, func="Diagnosis")
         if self.status == "fail" and not self.required:
-            raise ValueError(f"{self.name}: an optional check can warn but not fail")
+            raise fail("Diagnosis", "status", "'ok' or 'warn' for an optional check (an optional check can warn "
+                       "but not fail)", self.status, "pass required=True, or status='warn'")
 
 
-# --------------------------------------------------------------------------------------------------
-# Individual checks
-# --------------------------------------------------------------------------------------------------
 def _supported_range(root: Path) -> str:
     pyproject = root / "pyproject.toml"
     try:
@@ -156,14 +120,8 @@ def read_lock(path: str | Path | None = None) -> dict[str, str]:
         line = line.split("#", 1)[0].strip()
         name, sep, version = line.partition("==")
         if sep:
-            pins[_normalise(name)] = version.strip()
+            pins[canonicalize_name(name)] = version.strip()
     return pins
-
-
-def _normalise(name: str) -> str:
-    import re
-
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def check_packages(
@@ -174,19 +132,12 @@ def check_packages(
 ) -> list[Diagnosis]:
     """One diagnosis per key package: missing or another minor version fails, another patch warns.
 
-    Parameters
-    ----------
-    lock : mapping, optional
-        :func:`read_lock` (read when not given).
-    packages : sequence of str
-        Distribution names.
-    version : callable
-        ``importlib.metadata.version`` (replaceable in tests).
+    ``lock`` defaults to :func:`read_lock`; ``version`` (``importlib.metadata.version``) is replaceable in tests.
     """
-    lock = read_lock() if lock is None else {_normalise(k): v for k, v in lock.items()}
+    lock = read_lock() if lock is None else {canonicalize_name(k): v for k, v in lock.items()}
     out = []
     for name in packages:
-        pinned = lock.get(_normalise(name), "")
+        pinned = lock.get(canonicalize_name(name), "")
         try:
             installed = version(name)
         except importlib.metadata.PackageNotFoundError:
@@ -278,9 +229,7 @@ def check_data(path: str | Path | None = None) -> Diagnosis:
     try:
         found = verify_data(path)
     except DataFileError as exc:
-        message = str(exc)
-        at = message.find("Restore it")  # labkit.data's messages end with how to restore the file
-        problem, fix = (message[:at].strip(), message[at:]) if at > 0 else (message, message)
+        problem, _, fix = str(exc).partition(" Fix: ")  # labkit's errors end with how to fix them
         from labkit.data import DATA_ENV_VAR
 
         if path is None and os.environ.get(DATA_ENV_VAR):
@@ -324,29 +273,32 @@ def check_promtool(which: Callable[[str], str | None] = shutil.which) -> Diagnos
 
 
 def check_offline(prefix: str | Path | None = None, env: Mapping[str, str] | None = None) -> list[Diagnosis]:
-    """The offline environment variables and the JupyterLab settings of :mod:`labkit.setup_lab`."""
-    from labkit._offline import OFFLINE_DEFAULTS
-    from labkit.setup_lab import FRONTEND_OVERRIDES, SERVER_CONFIG
+    """The offline variables the *user* set, and the JupyterLab settings of :mod:`labkit.setup_lab`.
 
-    env = os.environ if env is None else env
-    out = []
-    changed = [f"{k}={env[k]}" for k, v in OFFLINE_DEFAULTS.items() if k in env and env[k] != v]
-    if changed:
-        out.append(Diagnosis(
-            "offline variables", "warn", ", ".join(changed),
-            ", ".join(f"{k}={v}" for k, v in OFFLINE_DEFAULTS.items()),
-            f"unset them (e.g. unset {changed[0].split('=')[0]}) to keep telemetry and downloads off",
-            required=False,
-        ))
+    ``env`` is what the user set before ``import labkit`` applied its defaults (default: what
+    :func:`labkit._offline.user_settings` recorded), so a default labkit applied itself is reported
+    as labkit's, not as the user's. A network variable the user turned off (``DO_NOT_TRACK=0``) fails:
+    the lab is no longer offline.
+    """
+    from labkit._offline import NETWORK_VARIABLES, OFFLINE_DEFAULTS, user_settings
+    from labkit.setup_lab import missing_settings
+
+    env = user_settings() if env is None else {k: env[k] for k in OFFLINE_DEFAULTS if k in env}
+    online = [k for k in NETWORK_VARIABLES if k in env and env[k].strip().lower() not in ("1", "true", "yes", "on")]
+    other = [k for k in OFFLINE_DEFAULTS if k in env and k not in NETWORK_VARIABLES and env[k] != OFFLINE_DEFAULTS[k]]
+    mine = ", ".join(f"{k}={v}" for k, v in env.items())
+    labkits = ", ".join(f"{k}={v}" for k, v in OFFLINE_DEFAULTS.items() if k not in env)
+    found = "; ".join(filter(None, [mine and f"set by you: {mine}", labkits and f"labkit's defaults on import: {labkits}"]))
+    wanted = ", ".join(f"{k}={v}" for k, v in OFFLINE_DEFAULTS.items())
+    if online:
+        out = [Diagnosis("offline variables", "fail", found, wanted,
+                         f"unset {' '.join(online)} (labkit then sets them) to keep telemetry and downloads off")]
+    elif other:
+        out = [Diagnosis("offline variables", "warn", found, wanted,
+                         f"unset {' '.join(other)} to silence the libraries' advisories", required=False)]
     else:
-        out.append(Diagnosis("offline variables", "ok", ", ".join(f"{k}={v}" for k, v in OFFLINE_DEFAULTS.items()), ""))
-
-    root = Path(prefix if prefix is not None else sys.prefix)
-    files = {
-        root / "share" / "jupyter" / "lab" / "settings" / "overrides.json": FRONTEND_OVERRIDES,
-        root / "etc" / "jupyter" / "jupyter_server_config.d" / "labkit-offline.json": SERVER_CONFIG,
-    }
-    problems = [str(path) for path, wanted in files.items() if not _contains(path, wanted)]
+        out = [Diagnosis("offline variables", "ok", found, "")]
+    problems = [str(path) for path in missing_settings(prefix)]
     if problems:
         out.append(Diagnosis(
             "JupyterLab offline", "warn", "news/update checks not switched off: " + ", ".join(problems),
@@ -357,20 +309,6 @@ def check_offline(prefix: str | Path | None = None, env: Mapping[str, str] | Non
     return out
 
 
-def _contains(path: Path, wanted: Mapping) -> bool:
-    try:
-        current = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return all(
-        isinstance(current.get(section), dict) and all(current[section].get(k) == v for k, v in values.items())
-        for section, values in wanted.items()
-    )
-
-
-# --------------------------------------------------------------------------------------------------
-# All together
-# --------------------------------------------------------------------------------------------------
 def run_checks() -> list[Diagnosis]:
     """Every check, in the order :func:`format_report` shows them."""
     out = [check_python()]
@@ -385,7 +323,7 @@ def format_report(diagnoses: Sequence[Diagnosis]) -> str:
     marks = {"ok": "ok  ", "warn": "warn", "fail": "FAIL"}
     width = max((len(d.name) for d in diagnoses), default=10)
     lines = [
-        f"labkit doctor: labkit {__version__} at {REPO_ROOT}",
+        f"labkit doctor: labkit {labkit.__version__} at {REPO_ROOT}",
         f"  on {platform.system()} {platform.machine()}, Python {platform.python_version()}",
         "",
     ]
@@ -411,7 +349,7 @@ def to_json(diagnoses: Sequence[Diagnosis]) -> str:
     return json.dumps(
         {
             "ok": not any(d.status == "fail" for d in diagnoses),
-            "labkit": __version__,
+            "labkit": labkit.__version__,
             "python": sys.executable,
             "checks": [asdict(d) for d in diagnoses],
         },

@@ -1,4 +1,4 @@
-"""Tests for labkit.alerts: the rule life cycle, notification policy, detection delay, retraining triggers."""
+"""Tests for labkit.alerting.rules: the rule life cycle, notification policy, detection delay, retraining triggers."""
 from __future__ import annotations
 
 import json
@@ -11,23 +11,25 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from labkit.alerts import (
+from labkit.alerting.rules import (
     PLAYBOOK,
     RESPONSE_STEPS,
     SEVERITIES,
     AlertEngine,
     Condition,
-    DataVolumeTrigger,
-    DriftTrigger,
     Notification,
-    PerformanceTrigger,
-    RetrainDecision,
     Rule,
-    Silence,
-    TimeTrigger,
-    decide,
     detection_delay,
     evaluate,
+)
+from labkit.alerting.triggers import (
+    DataVolumeTrigger,
+    DriftTrigger,
+    PerformanceTrigger,
+    Policy,
+    RetrainDecision,
+    TimeTrigger,
+    decide,
     trigger_timeline,
 )
 
@@ -101,7 +103,7 @@ def test_for_is_measured_between_window_times_not_counted_in_windows():
 def test_unsorted_metrics_are_sorted_first(caplog):
     m = daily(x=[0, 1, 1, 0])
     shuffled = m.iloc[[2, 0, 3, 1]]
-    with caplog.at_level(logging.INFO, logger="labkit.alerts"):
+    with caplog.at_level(logging.INFO, logger="labkit.alerting.rules"):
         h = evaluate(Rule("R", "x", ">", 0), shuffled)
     assert h.to_frame().equals(evaluate(Rule("R", "x", ">", 0), m).to_frame())
     assert "sorting" in caplog.text
@@ -162,7 +164,7 @@ def test_rule_check_direct():
 
 
 # ---------------------------------------------------------------------------------------------
-# deduplication, cooldown, silences, grouping
+# deduplication and cooldown
 # ---------------------------------------------------------------------------------------------
 def test_dedup_notifies_once_per_episode_and_naive_mode_every_window():
     m = daily(x=[1, 1, 1, 0, 1])
@@ -204,41 +206,6 @@ def test_cooldown_with_naive_mode_is_a_reminder_interval():
     assert [n.time for n in h.notifications] == [d(0), d(2), d(4), d(6)]
 
 
-def test_silence_holds_back_and_releases():
-    m = daily(x=[1, 1, 1, 1, 0])
-    s = Silence("2012-01-01", "2012-01-03", {"alertname": "R"}, comment="maintenance")
-    h = evaluate(Rule("R", "x", ">", 0), m, silences=[s])
-    a = h.alerts[0]
-    assert a.fired_at == d(0) and a.notified_at == d(2) and a.suppressed_by == "silence"
-
-
-def test_silence_for_the_whole_episode_means_no_notification():
-    m = daily(x=[1, 1, 0])
-    h = evaluate([Rule("Low", "x", ">", 0, severity="low"), Rule("High", "x", ">", 0, severity="high")], m,
-                 silences=Silence("2012-01-01", "2012-02-01", {"severity": "low"}))
-    assert h.n_alerts == 2 and h.n_notifications == 1
-    assert {a.rule: a.notified_at for a in h.alerts} == {"Low": None, "High": d(0)}
-
-
-def test_silence_with_labels_that_do_not_match_does_nothing():
-    s = Silence("2012-01-01", "2012-02-01", {"team": "data"})
-    h = evaluate(Rule("R", "x", ">", 0, labels={"team": "ml"}), daily(x=[1]), silences=[s])
-    assert h.n_notifications == 1
-
-
-def test_grouping_by_label_merges_simultaneous_alerts():
-    m = daily(drift_temp=[0.3, 0.3], drift_hum=[0.4, 0.1], mae=[50, 30])
-    rules = [Rule(f"Drift_{f}", f"drift_{f}", ">", 0.2, labels={"team": "ml", "feature": f}) for f in ("temp", "hum")]
-    rules.append(Rule("ModelErrorHigh", "mae", ">", 40, severity="critical", labels={"team": "ml"}))
-    apart = evaluate(rules, m)
-    grouped = evaluate(rules, m, group_by=["team"])
-    assert apart.n_notifications == 3 and grouped.n_notifications == 1
-    (n,) = grouped.notifications
-    assert n.group_labels == {"team": "ml"} and n.severity == "critical" and len(n.alerts) == 3
-    assert n.title == "[FIRING:3] Drift_temp, Drift_hum, ModelErrorHigh (critical)"
-    assert grouped.n_alerts == apart.n_alerts == 3
-
-
 def test_send_resolved_only_for_notified_alerts():
     m = daily(x=[1, 0, 1, 0])
     h = evaluate(Rule("R", "x", ">", 0, cooldown="5D"), m, send_resolved=True)
@@ -249,10 +216,9 @@ def test_send_resolved_only_for_notified_alerts():
 
 def test_every_alert_is_notified_or_says_why_not():
     m = daily(x=[1, 0, 1, 0, 1, 1, 0])
-    h = evaluate([Rule("R", "x", ">", 0, cooldown="3D"), Rule("R", "x", ">", 0, cooldown="3D")], m,
-                 silences=[Silence("2012-01-05", "2012-01-06")])
+    h = evaluate([Rule("R", "x", ">", 0, cooldown="3D"), Rule("R", "x", ">", 0, cooldown="3D")], m)
     for a in h.alerts:
-        assert a.notified_at is not None or a.suppressed_by in ("cooldown", "silence", "duplicate")
+        assert a.notified_at is not None or a.suppressed_by in ("cooldown", "duplicate")
 
 
 def test_evaluate_calls_notifiers_and_survives_a_broken_one(caplog):
@@ -266,7 +232,7 @@ def test_evaluate_calls_notifiers_and_survives_a_broken_one(caplog):
         def send(self, n):
             raise RuntimeError("boom")
 
-    with caplog.at_level(logging.ERROR, logger="labkit.alerts"):
+    with caplog.at_level(logging.ERROR, logger="labkit.alerting.rules"):
         h = evaluate(Rule("R", "x", ">", 0), daily(x=[1, 0, 1]), notifiers=[Broken(), Good()])
     assert sent == ["[FIRING] R (medium)"] * 2 and h.n_notifications == 2
     assert "Broken" in caplog.text and "continuing" in caplog.text
@@ -302,14 +268,12 @@ def test_to_frame_is_tidy_and_typed():
     assert f["rule"].tolist() == ["A", "A"]
     s = h.summary()
     assert s.loc["Never", "alerts"] == 0 and s.loc["A", "alerts"] == 2 and s.loc["A", "notifications"] == 2
-    nf = h.notifications_frame()
-    assert nf["n_alerts"].tolist() == [1, 1] and list(nf["status"]) == ["firing", "firing"]
-    assert [a.rule for a in h.active(d(0))] == ["A"] and h.active(d(1)) == ()
+    assert [len(n.alerts) for n in h.notifications] == [1, 1] and {n.status for n in h.notifications} == {"firing"}
 
 
 def test_empty_history_frames():
     h = evaluate(Rule("A", "x", ">", 0), daily(x=[0, 0]))
-    assert len(h.to_frame()) == 0 and len(h.notifications_frame()) == 0 and len(h) == 0
+    assert len(h.to_frame()) == 0 and h.notifications == () and len(h) == 0
 
 
 def test_results_are_frozen_and_json_friendly():
@@ -366,7 +330,7 @@ def test_detection_delay_bad_input(sandy_history):
 # ---------------------------------------------------------------------------------------------
 def test_unknown_signal_names_the_available_columns():
     m = daily(mae=[1.0], drift_temp=[0.1])
-    with pytest.raises(ValueError, match=r"rule 'R' signal.*one of \['mae', 'drift_temp'\].*'drift_tmp'.*"
+    with pytest.raises(ValueError, match=r"signals: expected columns of metrics, got <missing \['drift_tmp'\]>.*"
                                          r"did you mean 'drift_temp'"):
         evaluate(Rule("R", "drift_tmp", ">", 0.2), m)
 
@@ -374,7 +338,7 @@ def test_unknown_signal_names_the_available_columns():
 @pytest.mark.parametrize("kwargs, exc, match", [
     ({"severity": "warning"}, ValueError, r"severity: expected one of \['critical', 'high', 'medium', 'low'\]"),
     ({"op": "=="}, ValueError, "op: expected one of"),
-    ({"threshold": "high"}, TypeError, "threshold: expected a finite number"),
+    ({"threshold": "high"}, TypeError, "threshold: expected a real number"),
     ({"threshold": float("nan")}, ValueError, "threshold: expected a finite number"),
     ({"threshold": True}, TypeError, "threshold"),
     ({"for_": 5}, TypeError, "give the unit"),
@@ -423,7 +387,7 @@ def test_metrics_errors():
     with pytest.raises(TypeError, match=r"metrics.set_index\('timestamp'\)"):
         evaluate(rule, frame)
     dup = pd.DataFrame({"x": [1, 2]}, index=pd.DatetimeIndex(["2012-01-01", "2012-01-01"]))
-    with pytest.raises(ValueError, match="more than once"):
+    with pytest.raises(ValueError, match="unique window start times.*repeated times"):
         evaluate(rule, dup)
     with pytest.raises(TypeError, match="pd.to_numeric"):
         evaluate(rule, daily(x=["high", "low"]))
@@ -431,17 +395,13 @@ def test_metrics_errors():
         evaluate([rule, "R2"], daily(x=[1]))
 
 
-def test_silence_errors_and_timezones():
-    with pytest.raises(ValueError, match="swap start and end"):
-        Silence("2012-02-01", "2012-01-01")
-    with pytest.raises(ValueError, match="Silence start"):
-        Silence("not a date", "2012-01-01")
+def test_timezone_aware_windows():
     aware = daily(x=[1, 1]).tz_localize("UTC")
+    assert evaluate(Rule("R", "x", ">", 0), aware).alerts[0].notified_at == pd.Timestamp("2012-01-01", tz="UTC")
+    engine = AlertEngine(Rule("R", "x", ">", 0))
+    engine.step(pd.Timestamp("2012-01-01", tz="UTC"), {"x": 1})
     with pytest.raises(ValueError, match="time-zone kind"):
-        evaluate(Rule("R", "x", ">", 0), aware, silences=[Silence("2012-01-01", "2012-01-02")])
-    ok = evaluate(Rule("R", "x", ">", 0), aware, silences=[Silence("2012-01-01 00:00+00:00", "2012-01-02 00:00+00:00")])
-    assert ok.alerts[0].notified_at == pd.Timestamp("2012-01-02", tz="UTC")
-
+        engine.step("2012-01-02", {"x": 1})
 
 def test_rule_helpers():
     r = Rule("R", "mae", ">", 40, labels={"team": "ml"})
@@ -539,14 +499,14 @@ def test_drift_time_volume_triggers():
     assert not drift.check({"drift_temp": NAN, "drift_hum": NAN}).fired
     assert DriftTrigger("drift_temp").signal == "drift_temp"
     t = TimeTrigger("30D")
-    assert t.check(now="2012-01-31", trained_at="2012-01-01").fired is False
-    assert t.check(now="2012-02-01", trained_at="2012-01-01").reason == "model age 31 days > 30 days"
+    assert t.check(now="2012-01-30", trained_at="2012-01-01").fired is False
+    assert t.check(now="2012-01-31", trained_at="2012-01-01").reason == "model age 30 days >= 30 days"
     v = DataVolumeTrigger(10_000)
     assert v.check(new_labels=9_999).fired is False
     assert v.check(new_labels=10_000).reason == "new labelled rows 10,000 >= 10,000"
     with pytest.raises(TypeError, match="min_new_labels"):
         DataVolumeTrigger(2.5)
-    with pytest.raises(ValueError, match="positive duration"):
+    with pytest.raises(ValueError, match=r"max_age: expected a duration > 0"):
         TimeTrigger("0D")
 
 
@@ -582,7 +542,7 @@ def test_decide_errors_name_the_missing_input():
 def test_trigger_timeline():
     m = daily(mae=[30.0, 33.0, 45.0, 31.0], drift_temp=[0.1, 0.3, 0.1, 0.1], labelled=[10, 10, 10, 10])
     triggers = [PerformanceTrigger("mae", baseline=32.1, tolerance=0.2), DriftTrigger("drift_temp"),
-                TimeTrigger("95D"), DataVolumeTrigger(35)]
+                TimeTrigger("96D"), DataVolumeTrigger(35)]
     tl = trigger_timeline(triggers, m, trained_at="2011-09-30", new_labels="labelled")
     assert list(tl.columns) == ["retrain", "reasons", "performance:mae", "drift:drift_temp", "time:model_age",
                                 "data_volume:new_labels"]
@@ -592,3 +552,33 @@ def test_trigger_timeline():
     assert tl.loc[d(1), "reasons"] == "drift_temp = 0.3 > 0.2"
     with pytest.raises(ValueError, match="new_labels"):
         trigger_timeline(triggers, m, trained_at="2011-09-30", new_labels="labels")
+
+
+def test_policy_combines_triggers_after_its_cooldown():
+    p = Policy("drift", [DriftTrigger("drift", 0.6)], cooldown="30D")
+    assert p.signals == ("drift",) and str(p) == "drift: retrain when drift > 0.6, at most every 30 days"
+    assert not p.decide({"drift": 0.9}, now="2012-01-30", trained_at="2012-01-01")  # 29 days: cooling down
+    d = p.decide({"drift": 0.9}, now="2012-01-31", trained_at="2012-01-01")
+    assert d.retrain and d.reasons[0].reason == "drift = 0.9 > 0.6"
+    never = Policy("never")
+    assert str(never) == "never: never retrain" and not never.decide() and never.signals == ()
+    both = Policy("both", [PerformanceTrigger("wape", baseline=0.2, tolerance=0.25), TimeTrigger("30D")])
+    assert str(both) == "both: retrain when wape > 0.25 (baseline 0.2 +25%) or model age >= 30 days"
+    assert [r.trigger for r in both.decide({"wape": 0.3}, now="2012-03-01", trained_at="2012-01-01").reasons] == [
+        "performance", "time"]
+    with pytest.raises(ValueError, match="now= and trained_at="):
+        p.decide({"drift": 0.9})
+    with pytest.raises(TypeError, match=r"triggers\[0\]"):
+        Policy("bad", ["drift > 0.6"])
+
+
+def test_any_object_with_check_is_a_trigger():
+    class OnDates:
+        name, signals = "on-dates", ()
+
+        def check(self, metrics=None, *, now=None, trained_at=None, new_labels=None):
+            from labkit.alerting.triggers import TriggerResult
+            fired = pd.Timestamp(now) == pd.Timestamp("2012-01-10")
+            return TriggerResult("custom", self.name, "date", now, "==", "2012-01-10", fired, f"scheduled: {fired}")
+
+    assert decide(OnDates(), now="2012-01-10").retrain and not decide([OnDates()], now="2012-01-11").retrain

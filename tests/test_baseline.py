@@ -25,13 +25,24 @@ def test_regression_metrics_agree_with_sklearn():
     assert m["n"] == 300
 
 
+def test_regression_metrics_is_a_frozen_record():
+    m = bl.regression_metrics([1, 2, 3, 4], [1, 2, 3, 6])
+    assert isinstance(m, bl.RegressionMetrics) and (m.mae, m.rmse, m.r2) == (m["mae"], m["rmse"], m["r2"])
+    assert dict(m) == {"mae": 0.5, "rmse": 1.0, "r2": m.r2, "mean_residual": -0.5, "n": 4}
+    assert m.to_frame().to_dict("records") == [dict(m)] and dict(m.items()) == dict(m)
+    with pytest.raises(KeyError):
+        m["accuracy"]
+    with pytest.raises(AttributeError):
+        m.mae = 0.0
+
+
 @pytest.mark.parametrize("y_true, y_pred, error, match", [
-    ([1, 2], [1, 2, 3], ValueError, "same length; got 2 and 3"),
-    ([], [], ValueError, "empty"),
-    ([1, np.nan], [1, 2], ValueError, "y_true holds 1 missing or infinite value"),
-    ([1, 2], [1, np.inf], ValueError, "y_pred holds 1 missing"),
-    ([[1, 2]], [[1, 2]], ValueError, "one-dimensional"),
-    (["a", "b"], [1, 2], TypeError, "y_true must be numbers"),
+    ([1, 2], [1, 2, 3], ValueError, r"^regression_metrics\(\): y_pred: expected the same length as y_true \(2\), got <3 values>"),
+    ([], [], ValueError, r"y_true: expected at least one row"),
+    ([1, np.nan], [1, 2], ValueError, r"y_true: expected a number in every row, got <1 missing of 2"),
+    ([1, 2], [1, np.inf], ValueError, r"y_pred: expected a number in every row, got <1 missing"),
+    ([[1, 2]], [[1, 2]], ValueError, r"y_true: expected one-dimensional values, got <shape \(1, 2\)>"),
+    (["a", "b"], [1, 2], TypeError, r"y_true: expected numbers, got \['a', 'b'\]"),
 ], ids=["length", "empty", "nan-true", "inf-pred", "2d", "strings"])
 def test_regression_metrics_errors(y_true, y_pred, error, match):
     with pytest.raises(error, match=match):
@@ -39,12 +50,12 @@ def test_regression_metrics_errors(y_true, y_pred, error, match):
 
 
 def test_fit_baseline_refuses_leaky_features(hourly):
-    with pytest.raises(ValueError, match=r"must not include \['casual'\].*casual \+ registered = cnt"):
+    with pytest.raises(ValueError, match=r"fit_baseline\(\): features: .*casual \+ registered = cnt.*got <features with \['casual'\]>"):
         bl.fit_baseline(hourly, features=[*FEATURES, "casual"])
 
 
 def test_fit_baseline_needs_the_columns(hourly):
-    with pytest.raises(ValueError, match=r"lacks column\(s\) \['temp'\]"):
+    with pytest.raises(ValueError, match=r"features: expected columns of df, got <missing \['temp'\]>"):
         bl.fit_baseline(hourly.drop(columns="temp"))
 
 
@@ -70,9 +81,9 @@ def test_baseline_is_deterministic(fitted, hourly):
 
 
 def test_predict_checks_columns(fitted, hourly):
-    with pytest.raises(ValueError, match=r"lacks feature column\(s\) \['hum'\]"):
+    with pytest.raises(ValueError, match=r"Baseline.predict\(\): df: expected the feature columns .*, got <a frame without \['hum'\]>"):
         fitted.predict(hourly.drop(columns="hum"))
-    with pytest.raises(TypeError, match="expects a pandas DataFrame"):
+    with pytest.raises(TypeError, match=r"df: expected a pandas DataFrame"):
         fitted.predict(hourly[FEATURES].to_numpy())
 
 
@@ -119,5 +130,5 @@ def test_fewer_iterations_make_a_different_fingerprint(hourly):
     quick = bl.fit_baseline(hourly, max_iter=20)
     assert quick.model.max_iter == 20
     assert quick.fingerprint != bl._fingerprint(quick.features, quick.target)  # never taken for the cache
-    with pytest.raises(ValueError, match="max_iter must be a positive int"):
+    with pytest.raises(ValueError, match=r"max_iter: expected an int >= 1, got 0"):
         bl.fit_baseline(hourly, max_iter=0)

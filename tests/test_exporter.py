@@ -1,4 +1,4 @@
-"""labkit.exporter: the metric contract, a real HTTP scrape on loopback, a registry of its own."""
+"""labkit.monitoring.exporter: the metric contract, a real HTTP scrape on loopback, a registry of its own."""
 from __future__ import annotations
 
 import math
@@ -12,7 +12,7 @@ import pytest
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
-from labkit.exporter import LATENCY_BUCKETS, METRIC_NAMES, SCORE_BUCKETS, MetricsExporter
+from labkit.monitoring.exporter import LATENCY_BUCKETS, METRIC_NAMES, SCORE_BUCKETS, MetricsExporter
 
 
 def parse(text: str) -> dict:
@@ -115,6 +115,7 @@ def test_update_from_windows_uses_the_latest_labelled_window():
         "n_labelled": [24, 20, 0], "r2": [0.9, 0.7, np.nan], "mae": [20.0, 30.0, np.nan],
         "rmse": [25.0, 40.0, np.nan], "label_coverage": [1.0, 0.8, 0.0],
         "drift_temp": [0.0, 0.1, 0.4], "missing_temp": [0.0, 0.0, 0.5], "age_temp": [10.0, 20.0, 30.0],
+        "completeness": [1.0, 1.0, 0.25],
     }, index=pd.date_range("2012-01-01", periods=3, freq="D"))
     windows.attrs["features"] = ["temp"]
     exp = MetricsExporter()
@@ -123,6 +124,7 @@ def test_update_from_windows_uses_the_latest_labelled_window():
     assert one(samples, "ml_model_accuracy", model_version="v1") == 0.7
     assert one(samples, "ml_model_mae", model_version="v1") == 30.0
     assert one(samples, "ml_label_coverage_ratio", model_version="v1") == 0.0
+    assert one(samples, "ml_data_completeness_ratio", model_version="v1") == 0.25
     assert one(samples, "ml_feature_drift_score", feature="temp") == 0.4
     assert one(samples, "ml_feature_missing_ratio", feature="temp") == 0.5
     assert one(samples, "ml_feature_age_seconds", feature="temp") == 30.0
@@ -134,13 +136,13 @@ def test_serve_only_on_loopback_and_clear_port_errors():
     exp = MetricsExporter()
     with pytest.raises(ValueError, match=r"host: expected a loopback address .* got '0.0.0.0'"):
         exp.serve(0, host="0.0.0.0")
-    with pytest.raises(ValueError, match=r"port: expected an integer in 0..65535"):
+    with pytest.raises(ValueError, match=r"port: expected an int in \[0, 65535\], got -1"):
         exp.serve(-1)
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen(1)
         port = taken.getsockname()[1]
-        with pytest.raises(OSError, match=rf"could not listen on 127.0.0.1:{port}.*Fix: .*port=0"):
+        with pytest.raises(OSError, match=rf"port: expected a free port on 127.0.0.1, got {port}.*Fix: .*port=0"):
             exp.serve(port)
     with exp.serve(0, host="localhost") as server:
         assert "# TYPE ml_predictions_total counter" in scrape(server.url)

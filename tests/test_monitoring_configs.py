@@ -11,7 +11,7 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from labkit.exporter import DEFAULT_PORT, MetricsExporter
+from labkit.monitoring.exporter import DEFAULT_PORT, MetricsExporter
 from labkit.paths import REPO_ROOT
 
 MONITORING = REPO_ROOT / "monitoring"

@@ -1,4 +1,4 @@
-"""labkit.prediction_log: nothing accepted is lost, bad records are named, failures are reported."""
+"""labkit.monitoring.prediction_log: nothing accepted is lost, bad records are named, failures are reported."""
 from __future__ import annotations
 
 import json
@@ -15,13 +15,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from labkit.prediction_log import (
+from labkit.monitoring.prediction_log import (
     InvalidRecordError,
+    LogPolicy,
     PredictionLogError,
     PredictionLogger,
     QueueFullError,
     WriteFailedError,
-    read_feedback,
     read_log,
 )
 
@@ -98,9 +98,8 @@ def test_round_trip_single_batch_and_feedback(path):
     known = read_log(path, as_of="2012-01-02 12:00")
     assert known["labelled"].tolist() == [True, False, False, False]
     assert read_log(path, start="2012-01-01 02:00", end="2012-01-01 04:00")["prediction"].tolist() == [20.0, 30.0]
-    fb = read_feedback(path)
-    assert fb["prediction_id"].tolist() == [a, *ids[:2]]
-    assert str(fb["label_time"].iloc[0]) == "2012-01-02 01:00:00"
+    assert df["label_time"].astype(str).tolist()[:3] == ["2012-01-02 01:00:00", "2012-01-03 00:00:00",
+                                                         "2012-01-03 00:00:00"]
 
 
 def test_sequence_features_numpy_values_and_timezones(path):
@@ -142,7 +141,7 @@ def test_relative_path_goes_to_artifacts_and_reopen(tmp_path):
         with pytest.raises(InvalidRecordError, match="prediction_id: expected an id not logged before"):
             again.log(rec(), 1.0, prediction_id="old")
     assert read_log("runs.sqlite")["label"].tolist() == [3.0]
-    with pytest.raises(ValueError, match=r"was created for features \['temp', 'hr', 'weather'\], got \['temp'\]"):
+    with pytest.raises(ValueError, match=r"was created for \['temp', 'hr', 'weather'\], got \['temp'\]"):
         PredictionLogger("runs.sqlite", features=["temp"])
 
 
@@ -151,7 +150,7 @@ def test_relative_path_goes_to_artifacts_and_reopen(tmp_path):
 
 def test_several_threads_lose_nothing(path):
     n_threads, n_each = 8, 2000
-    lg = PredictionLogger(path, features=FEATURES, batch_size=500)
+    lg = PredictionLogger(path, features=FEATURES, policy=LogPolicy(batch_size=500))
     ids = [[] for _ in range(n_threads)]
 
     def work(t):
@@ -180,7 +179,7 @@ def test_close_flushes_without_explicit_flush(path):
     assert lg.close().written == 3000
     assert count(path) == 3000
     assert lg.close().written == 3000  # closing twice is harmless
-    with pytest.raises(PredictionLogError, match="is closed"):
+    with pytest.raises(PredictionLogError, match=r"log\(\): logger: expected an open logger .* got <a closed logger>"):
         lg.log(rec(), 1.0)
 
 
@@ -212,8 +211,8 @@ def test_records_queued_at_interpreter_exit_are_flushed(tmp_path):
     db = tmp_path / "exit.sqlite"
     script = textwrap.dedent(f"""
         import atexit, sqlite3
-        from labkit.prediction_log import PredictionLogger
-        lg = PredictionLogger({str(db)!r}, features=["x"], retries=500, backoff=0.001, busy_timeout=0.01)
+        from labkit.monitoring.prediction_log import LogPolicy, PredictionLogger
+        lg = PredictionLogger({str(db)!r}, features=["x"], policy=LogPolicy(retries=500, backoff=0.001, busy_timeout=0.01))
         blocker = sqlite3.connect({str(db)!r}, isolation_level=None)
         blocker.execute("BEGIN EXCLUSIVE")  # the writer cannot commit: records stay queued
         for i in range(500):
@@ -235,7 +234,7 @@ def test_records_queued_at_interpreter_exit_are_flushed(tmp_path):
 
 
 def test_locked_database_is_retried_then_succeeds(path):
-    lg = PredictionLogger(path, features=FEATURES, retries=1000, backoff=0.001, busy_timeout=0.01)
+    lg = PredictionLogger(path, features=FEATURES, policy=LogPolicy(retries=1000, backoff=0.001, busy_timeout=0.01))
     blocker = hold_lock(path)
     try:
         for i in range(100):
@@ -263,7 +262,7 @@ def _drop_table(path):
 
 @pytest.mark.parametrize("break_db", [_lock, _drop_table], ids=["locked-too-long", "table-gone"])
 def test_failing_database_is_reported_never_dropped(path, break_db, caplog):
-    lg = PredictionLogger(path, features=FEATURES, retries=2, backoff=0.001, busy_timeout=0.01)
+    lg = PredictionLogger(path, features=FEATURES, policy=LogPolicy(retries=2, backoff=0.001, busy_timeout=0.01))
     lg.log(rec(), 1.0, prediction_id="before")
     lg.flush()
     repair = break_db(path)
@@ -294,8 +293,8 @@ def test_failing_database_is_reported_never_dropped(path, break_db, caplog):
 def test_full_queue_raises_or_counts_but_never_drops_accepted(path):
     for policy in ("raise", "count"):
         db = path.with_name(f"{policy}.sqlite")
-        lg = PredictionLogger(db, features=FEATURES, max_queue=1, block_timeout=0, on_full=policy,
-                              retries=10_000, backoff=0.001, busy_timeout=0.01)
+        lg = PredictionLogger(db, features=FEATURES, policy=LogPolicy(
+            max_queue=1, block_timeout=0, on_full=policy, retries=10_000, backoff=0.001, busy_timeout=0.01))
         blocker = hold_lock(db)
         accepted = rejected = 0
         try:
@@ -303,7 +302,7 @@ def test_full_queue_raises_or_counts_but_never_drops_accepted(path):
                 try:
                     out = lg.log(rec(i), float(i))
                 except QueueFullError as exc:
-                    assert policy == "raise" and "max_queue=1" in str(exc) and "Fix:" in str(exc)
+                    assert policy == "raise" and "max_queue=1" in str(exc) and "Fix: raise max_queue" in str(exc)
                     out = None
                 accepted += out is not None
                 rejected += out is None
@@ -331,25 +330,29 @@ def test_full_queue_raises_or_counts_but_never_drops_accepted(path):
     (lambda lg: lg.log(rec(), 1.0, event_time="yesterday-ish"), r"event_time: expected a time .* got 'yesterday-ish'"),
     (lambda lg: lg.log(rec(), 1.0, observed_at={"wind": 0.0}), r"observed_at: expected times for declared features"),
     (lambda lg: lg.log_feedback("nope", 1.0),
-     r"prediction_id: expected an id logged to log.sqlite, got 'nope'. Fix: pass the id that log\(\) returned"),
-    (lambda lg: lg.log_feedback("p0", float("nan")), r"label: expected a finite number, got nan"),
+     r"prediction_ids: expected ids logged to log.sqlite, got \['nope'\]. Fix: pass the ids log\(\)"),
+    (lambda lg: lg.log_feedback("p0", float("nan")), r"labels\[0\]: expected finite numbers, got nan"),
     (lambda lg: (lg.log_feedback("p0", 1.0), lg.log_feedback("p0", 2.0)),
-     r"prediction_id: expected a prediction without a label yet, got 'p0'"),
+     r"prediction_ids: expected predictions without a label yet, each once, got \['p0'\]"),
     (lambda lg: lg.log_batch(pd.DataFrame({"temp": [1.0]}), [1.0]),
      r"features: expected a frame holding every declared feature .* got <a frame missing \['hr', 'weather'\]>"),
     (lambda lg: lg.log_batch(pd.DataFrame([rec(), rec()]), [1.0, np.inf]),
      r"predictions\[1\]: expected finite numbers, got inf"),
     (lambda lg: lg.log_batch(pd.DataFrame([rec(), rec()]), [1.0]), r"predictions: expected one value per row \(2\)"),
     (lambda lg: lg.log_batch(pd.DataFrame([rec(), rec()]), [1.0, 2.0], event_time=[pd.NaT, "2012-01-01"]),
-     r"event_time\[0\]: expected a finite time in every row, got <missing>"),
+     r"event_time\[0\]: expected a real time in 1678..2261 in every row .*, got <NaTType NaT>"),
     (lambda lg: lg.log_batch(pd.DataFrame([rec(), rec()]), [1.0, 2.0], prediction_ids=["a", "a"]),
      r"prediction_ids: expected distinct ids, got 'a'"),
     (lambda lg: lg.log_feedback_batch(["p0", "zz"], [1.0, 2.0]), r"prediction_ids: expected ids logged to .* \['zz'\]"),
     (lambda lg: lg.log_feedback_batch(["p0"], [np.nan]), r"labels\[0\]: expected finite numbers, got nan"),
+    (lambda lg: lg.log_batch(pd.DataFrame([[0.1, 2, "x", 0.3]], columns=["temp", "hr", "weather", "temp"]), [1.0]),
+     r"features: expected a frame with unique column names, got <duplicated \['temp'\]>"),
+    (lambda lg: lg.log_feedback_batch(["p0"], [np.inf]), r"labels\[0\]: expected finite numbers, got inf. Fix: a NaN/inf"),
 ], ids=["missing-feature", "extra-feature", "short-sequence", "not-a-record", "nan-prediction", "text-prediction",
         "duplicate-id", "int-id", "bad-time", "unknown-observed", "unknown-feedback-id", "nan-label",
         "second-label", "batch-missing-column", "batch-inf", "batch-length", "batch-missing-time",
-        "batch-duplicate-ids", "feedback-batch-unknown", "feedback-batch-nan"])
+        "batch-duplicate-ids", "feedback-batch-unknown", "feedback-batch-nan", "batch-duplicate-columns",
+        "inf-label"])
 def test_malformed_records_get_clear_errors(path, call, match):
     with PredictionLogger(path, features=FEATURES) as lg:
         lg.log(rec(), 1.0, prediction_id="p0")
@@ -359,7 +362,7 @@ def test_malformed_records_get_clear_errors(path, call, match):
 
 
 def test_malformed_records_can_be_counted_instead(path):
-    with PredictionLogger(path, features=FEATURES, on_invalid="count") as lg:
+    with PredictionLogger(path, features=FEATURES, policy=LogPolicy(on_invalid="count")) as lg:
         assert lg.log({"temp": 1.0}, 1.0) is None
         assert lg.log(rec(), float("nan")) is None
         assert lg.log_feedback("never-logged", 1.0) is False
@@ -373,7 +376,7 @@ def test_malformed_records_can_be_counted_instead(path):
 
 def test_duplicate_ids_from_racing_threads_are_refused_by_the_database(path):
     """The caller-side check can be raced; the database's unique key catches it and the row is reported."""
-    with PredictionLogger(path, features=FEATURES, on_invalid="count") as lg:
+    with PredictionLogger(path, features=FEATURES, policy=LogPolicy(on_invalid="count")) as lg:
         lg.log(rec(), 1.0, prediction_id="twin")
         lg._known.discard("twin")  # simulate the race: the second caller did not see the first yet
         lg.log(rec(), 2.0, prediction_id="twin")
@@ -388,20 +391,32 @@ def test_duplicate_ids_from_racing_threads_are_refused_by_the_database(path):
     ({"features": None}, r"features: expected the model's feature names for the new log"),
     ({"features": "temp"}, r"features: expected a list of feature names"),
     ({"features": ["temp", "temp"]}, r"duplicates \['temp'\]"),
+    ({"features": ["temp", "Temp"]}, r"SQL ignores upper/lower case.*duplicates \['Temp', 'temp'\]"),
+    ({"features": [f"f{i}" for i in range(2000)]}, r"features: expected 1 to 1000 feature names, got <2000 names>"),
     ({"features": ["bad name"]}, r"letters, digits and '_'"),
-    ({"features": ["label"]}, r"clashes with a column of the log"),
-    ({"features": FEATURES, "sample_rate": 0}, r"sample_rate: expected a share in \(0, 1\]"),
-    ({"features": FEATURES, "on_full": "drop"}, r"on_full: expected one of \('raise', 'count'\), got 'drop'"),
-    ({"features": FEATURES, "max_queue": 0}, r"max_queue: expected an integer >= 1"),
-], ids=["no-features", "str-features", "duplicates", "bad-name", "reserved", "sample-rate", "on-full", "max-queue"])
+    ({"features": ["label"]}, r"names other than the log's own columns"),
+    ({"features": FEATURES, "sample_rate": 0}, r"sample_rate: expected a finite number in \(0, 1\]"),
+    ({"features": FEATURES, "policy": {"retries": 3}}, r"policy: expected a LogPolicy"),
+], ids=["no-features", "str-features", "duplicates", "case-duplicates", "too-many", "bad-name", "reserved",
+        "sample-rate", "policy-type"])
 def test_bad_settings(path, kwargs, match):
     with pytest.raises((ValueError, TypeError), match=match):
         PredictionLogger(path, **kwargs)
 
 
+@pytest.mark.parametrize("kwargs, match", [
+    ({"on_full": "drop"}, r"LogPolicy\(\): on_full: expected one of \['raise', 'count'\], got 'drop'"),
+    ({"max_queue": 0}, r"max_queue: expected an int >= 1, got 0"),
+    ({"backoff": -1}, r"backoff: expected a finite number >= 0"),
+], ids=["on-full", "max-queue", "backoff"])
+def test_bad_policies(kwargs, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        LogPolicy(**kwargs)
+
+
 def test_not_a_database(path):
     path.write_text("hello, I am not SQLite" * 100)
-    with pytest.raises(ValueError, match="SQLite cannot use"):
+    with pytest.raises(ValueError, match="path: expected a SQLite prediction log or a new file"):
         PredictionLogger(path, features=FEATURES)
     with pytest.raises(FileNotFoundError, match="does not exist"):
         read_log(path.with_name("missing.sqlite"))
@@ -438,17 +453,3 @@ def test_stats_snapshot_and_repr(path):
     assert "written=1" in repr(lg) and "features" in repr(lg)
     lg.close()
     assert lg.stats.closed and not lg.stats.writer_alive and lg.stats.ok
-
-
-def test_export_parquet(path):
-    try:
-        import pyarrow.parquet  # noqa: F401
-    except ImportError as exc:
-        pytest.skip(f"no usable Parquet engine ({exc}); requirements.lock must pin a pyarrow that matches numpy")
-    with PredictionLogger(path, features=FEATURES) as lg:
-        pid = lg.log(rec(5), 9.0, event_time="2012-03-01")
-        lg.log_feedback(pid, 8.0)
-        out = lg.export_parquet()
-    assert out == path.with_suffix(".parquet")
-    back = pd.read_parquet(out)
-    pd.testing.assert_frame_equal(back, read_log(path), check_like=True)

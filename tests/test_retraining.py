@@ -1,7 +1,5 @@
-"""labkit.retraining: the model registry, the policies and the retraining backtest."""
+"""labkit.retraining: the model registry and the retraining backtest (policies of labkit.alerting.triggers)."""
 from __future__ import annotations
-
-import types
 
 import numpy as np
 import pandas as pd
@@ -10,7 +8,8 @@ from threadpoolctl import threadpool_limits
 
 from labkit import baseline as bl
 from labkit import retraining as rt
-from labkit.data import FEATURES
+from labkit.alerting.triggers import DataVolumeTrigger, DriftTrigger, PerformanceTrigger, Policy, TimeTrigger, \
+    TriggerResult
 from labkit.drift import wasserstein
 
 
@@ -58,18 +57,18 @@ def test_registry_promote_rollback_and_history():
     assert h.iloc[-1][["version", "from_version", "reason"]].tolist() == ["v1", "v2", "worse"]
     frame = reg.to_frame()
     assert frame["status"].tolist() == ["champion", "rolled_back"] and frame["metric_mae"].iloc[0] == 1.5
-    assert "v2" in reg and len(reg) == 2 and reg["v2"].parent == "v1"
+    assert [v.version for v in reg.versions] == ["v1", "v2"] and reg.get("v2").parent == "v1"
 
 
 def test_registry_errors():
     reg = _registry()
-    with pytest.raises(ValueError, match="no earlier champion"):
+    with pytest.raises(ValueError, match="an earlier champion to roll back to"):
         reg.rollback()
     with pytest.raises(KeyError, match="no version 'v9'"):
         reg.promote("v9")
     with pytest.raises(ValueError, match="parent 'v7' is not registered"):
         reg.register(Const(1), features=["hr"], trained_on=("a", "b"), n_rows=1, parent="v7")
-    with pytest.raises(ValueError, match="trained_on must be"):
+    with pytest.raises(ValueError, match="trained_on: expected"):
         reg.register(Const(1), features=["hr"], trained_on="2011", n_rows=1)
 
 
@@ -88,57 +87,43 @@ def test_check_rollback_on_a_recent_window(truth, rolled_back):
 def test_check_rollback_needs_enough_rows_and_two_champions():
     reg = _registry()
     reg.promote("v1")
-    with pytest.raises(ValueError, match="needs a champion and a previous champion"):
+    with pytest.raises(ValueError, match="a champion and a previous champion"):
         reg.check_rollback(_window())
     reg.promote("v2")
-    with pytest.raises(ValueError, match="5 labelled rows; at least min_rows=24"):
+    with pytest.raises(ValueError, match="at least min_rows=24 labelled rows, got <5 labelled rows>"):
         reg.check_rollback(_window(n=5))
     check = reg.check_rollback(_window(value=100.0), apply=False)
     assert not check.rolled_back and reg.champion.version == "v2" and check.reason.endswith(": worse")
 
 
-def test_registry_save_and_load(tmp_path, monkeypatch):
-    reg = _registry()
-    reg.promote("v1")
-    reg.promote("v2")
-    folder = reg.save(tmp_path / "reg")
-    again = rt.ModelRegistry.load(folder)
-    assert again.to_frame().equals(reg.to_frame()) and again.history().equals(reg.history())
-    assert again.champion.predict(_window(n=3)).tolist() == [130.0] * 3
-    monkeypatch.setenv("LABKIT_ARTIFACTS", str(tmp_path / "art"))
-    assert reg.save() == tmp_path / "art" / "registry" / "test"
-    with pytest.raises(FileNotFoundError, match="no registry.json"):
-        rt.ModelRegistry.load(tmp_path / "empty")
+# --------------------------------------------------------------------------- policies and signals
 
 
-# --------------------------------------------------------------------------- policies
+def test_default_policies_are_the_triggers_of_notebook_05(base):
+    never, periodic, drift, perf = rt.default_policies(base)
+    assert [p.name for p in (never, periodic, drift, perf)] == ["never", "periodic", "drift", "performance"]
+    assert never.triggers == () and periodic.triggers == (TimeTrigger("30D"),)
+    assert drift.triggers == (DriftTrigger("drift", 0.6),) and drift.cooldown == pd.Timedelta(days=30)
+    ref = base.reference
+    wape = np.abs(ref["cnt"] - ref["prediction"]).sum() / ref["cnt"].sum()
+    assert perf.triggers[0].signal == "wape" and perf.triggers[0].threshold == pytest.approx(1.25 * wape, rel=1e-15)
 
 
-def test_policies_decide_from_the_context():
-    ctx = types.SimpleNamespace(days_since_deployment=30, reference_wape=0.2,
-                                labelled_served=lambda days: pd.DataFrame({"y_true": [10.0] * 5, "y_pred": [7.0] * 5}))
-    assert rt.Never().decide(ctx) is None
-    assert "30 days" in rt.Periodic(30).decide(ctx) and rt.Periodic(31).decide(ctx) is None
-    assert "WAPE 0.300 > 1.25" in rt.PerformanceTriggered(1.25).decide(ctx)
-    assert rt.PerformanceTriggered(1.6).decide(ctx) is None
-    ctx.labelled_served = lambda days: None  # not enough labelled days yet
-    assert rt.PerformanceTriggered().decide(ctx) is None
-    with pytest.raises(ValueError, match="every_days must be a positive integer"):
-        rt.Periodic(0)
-
-
-def test_drift_statistic_is_labkit_normed_wasserstein():
-    rng = np.random.default_rng(0)
-    train = pd.DataFrame({"temp": rng.normal(0.5, 0.2, 2000), "hum": rng.uniform(0, 1, 2000)})
-    recent = pd.DataFrame({"temp": rng.normal(0.8, 0.1, 168), "hum": rng.uniform(0, 1, 168)})
-    ctx = types.SimpleNamespace(days_since_deployment=40, recent_inputs=lambda days: recent,
-                                training_inputs=lambda: train)
-    pol = rt.DriftTriggered(threshold=0.5, columns=("temp", "hum"))
+def test_drift_signal_is_labkit_normed_wasserstein(hourly, base):
+    sim = rt._Simulation(hourly, base, "2012-01-01", "2012-02-01", rt.BacktestSpec(drift_columns=("temp", "hum")))
+    train, recent = sim.labelled_frame.iloc[100:2100], sim.prod.iloc[sim.day_start[3]:sim.day_end[9]]
     expected = np.mean([wasserstein(train[c], recent[c]).statistic for c in ("temp", "hum")])
-    assert pol.statistic(ctx) == pytest.approx(expected, rel=1e-9)
-    assert (pol.decide(ctx) is not None) == (expected >= 0.5)
-    ctx.days_since_deployment = 3
-    assert pol.decide(ctx) is None  # cooldown
+    got = sim.signals(("drift",), 9, 0, np.zeros(len(sim.prod)), (100, 2100))
+    assert got == {"drift": pytest.approx(expected, rel=1e-12)}
+
+
+def test_error_signals_wait_for_enough_labelled_days(hourly, base):
+    sim = rt._Simulation(hourly, base, "2012-01-01", "2012-02-01", rt.BacktestSpec(label_delay_days=3, signal_days=5))
+    preds = np.zeros(len(sim.prod))
+    assert np.isnan(sim.signals(("wape",), 6, 0, preds, (0, 1))["wape"])  # labelled days 0..3: only 4
+    got = sim.signals(("mae", "wape"), 7, 0, preds, (0, 1))  # labelled days 0..4
+    lo, hi = sim.day_rows(0, 4)
+    assert got["wape"] == pytest.approx(1.0) and got["mae"] == pytest.approx(sim.y_prod[lo:hi].mean())
 
 
 # --------------------------------------------------------------------------- backtest
@@ -150,13 +135,13 @@ def base(hourly, _one_thread):
 
 
 def _short(hourly, base, **kw):
-    opts = dict(start="2012-01-01", end="2012-03-01", max_iter=20, progress=False)
-    opts.update(kw)
-    return rt.backtest_retraining(hourly, base, **opts)
+    spec = {k: kw.pop(k) for k in list(kw) if k in rt.BacktestSpec.__dataclass_fields__}
+    opts = dict(start="2012-01-01", end="2012-03-01", progress=False, spec=rt.BacktestSpec(**{"max_iter": 20, **spec}))
+    return rt.backtest_retraining(hourly, base, **{**opts, **kw})
 
 
 def test_backtest_never_equals_the_baseline(hourly, base):
-    res = _short(hourly, base, policies=[rt.Never()])
+    res = _short(hourly, base, policies=[Policy("never")])
     prod = hourly[(hourly["timestamp"] >= "2012-01-01") & (hourly["timestamp"] < "2012-03-01")]
     resid = prod["cnt"].to_numpy() - base.predict(prod)
     assert res.summary["mae"].iloc[0] == pytest.approx(np.abs(resid).mean())
@@ -168,15 +153,27 @@ def test_backtest_never_equals_the_baseline(hourly, base):
     assert (weekly["mae"] * weekly["n"]).sum() / len(prod) == pytest.approx(np.abs(resid).mean())
 
 
+class OnDates:
+    """A custom trigger: any object with ``name``, ``signals`` and ``check`` works in a policy."""
+
+    name, signals, dates = "on-dates", (), (pd.Timestamp("2012-01-11"), pd.Timestamp("2012-02-06"))
+
+    def check(self, metrics=None, *, now=None, trained_at=None, new_labels=None):
+        fired = pd.Timestamp(now) in self.dates  # decisions are made at the end of the day
+        return TriggerResult("schedule", self.name, "date", now, "in", self.dates, fired, "scheduled")
+
+
 def test_backtest_policies_retrain_without_peeking_at_future_labels(hourly, base):
-    class OnDates:
-        name = "on-dates"
-
-        def decide(self, ctx):
-            return "scheduled" if ctx.day in (pd.Timestamp("2012-01-10"), pd.Timestamp("2012-02-05")) else None
-
-    policies = [rt.Periodic(14), rt.PerformanceTriggered(window_days=5), OnDates()]
-    res = _short(hourly, base, policies=policies, label_delay_days=3, rollback_window_days=None, window_days=60)
+    policies = [Policy("periodic", [TimeTrigger("14D")]),
+                Policy("performance", [PerformanceTrigger("wape", baseline=rt._reference_wape(base), tolerance=0.25)]),
+                Policy("on-dates", [OnDates()]), Policy("volume", [DataVolumeTrigger(480)])]
+    res = _short(hourly, base, policies=policies, label_delay_days=3, rollback_window_days=None, window_days=60,
+                 signal_days=5)
+    # the data-volume trigger counts labelled rows since deployment: labels of day d arrive after day d + 3
+    first = res.events.query("policy == 'volume'")["date"].iloc[0]
+    prod = hourly[hourly["timestamp"] >= "2012-01-01"]
+    labelled = [(prod["timestamp"] < day - pd.Timedelta(days=2)).sum() for day in (first - pd.Timedelta(days=1), first)]
+    assert labelled[0] < 480 <= labelled[1]
     s = res.summary.set_index("policy")
     assert s.loc["periodic", "n_retrains"] == 4  # days 14, 28, 42, 56 of 60
     assert s.loc["on-dates", "n_retrains"] == 2
@@ -196,7 +193,8 @@ def test_backtest_policies_retrain_without_peeking_at_future_labels(hourly, base
 
 
 def test_backtest_expanding_window_and_rollback(hourly, base):
-    res = _short(hourly, base, policies=[rt.Periodic(10)], window_days=None, rollback_window_days=3,
+    res = _short(hourly, base, policies=[Policy("periodic", [TimeTrigger("10D")])], window_days=None,
+                 rollback_window_days=3,
                  rollback_tolerance=-0.99)  # a tolerance no new version can meet: every check rolls back
     ev = res.events
     assert (pd.to_datetime(ev.loc[ev["action"] == "retrain", "trained_from"]) == hourly["timestamp"].min()).all()
@@ -209,16 +207,17 @@ def test_backtest_expanding_window_and_rollback(hourly, base):
 
 
 def test_backtest_is_deterministic(hourly, base):
-    a = _short(hourly, base, policies=[rt.Periodic(20)], end="2012-02-01")
-    b = _short(hourly, base, policies=[rt.Periodic(20)], end="2012-02-01")
+    periodic = [Policy("periodic", [TimeTrigger("20D")])]
+    a = _short(hourly, base, policies=periodic, end="2012-02-01")
+    b = _short(hourly, base, policies=periodic, end="2012-02-01")
     pd.testing.assert_frame_equal(a.daily, b.daily)
 
 
 @pytest.mark.parametrize("kwargs, error, match", [
-    ({"policies": [rt.Never(), rt.Never()]}, ValueError, r"unique; \['never'\] repeat"),
-    ({"policies": [object()]}, TypeError, "needs a name and a decide"),
-    ({"window_days": 3}, ValueError, "window_days must be None"),
-    ({"label_delay_days": -1}, ValueError, "label_delay_days must be an integer >= 0"),
+    ({"policies": [Policy("never"), Policy("never")]}, ValueError, r"unique names, got <\['never'\] repeat>"),
+    ({"policies": [object()]}, TypeError, "a non-empty list of Policy"),
+    ({"window_days": 3}, ValueError, r"window_days: expected an int >= 7"),
+    ({"label_delay_days": -1}, ValueError, "label_delay_days: expected an int >= 0"),
     ({"start": "2014-01-01", "end": "2014-02-01"}, ValueError, "no rows in"),
 ], ids=["duplicate-names", "not-a-policy", "window", "delay", "period"])
 def test_backtest_errors(hourly, base, kwargs, error, match):
@@ -231,5 +230,5 @@ def test_backtest_needs_labels_and_a_baseline(hourly, base):
     broken.loc[broken.index[-5:], "cnt"] = np.nan
     with pytest.raises(ValueError, match="5 missing label"):
         rt.backtest_retraining(broken, base, progress=False)
-    with pytest.raises(TypeError, match="must be a labkit Baseline"):
+    with pytest.raises(TypeError, match="expected a labkit Baseline"):
         rt.backtest_retraining(hourly, base.model, progress=False)

@@ -1,4 +1,4 @@
-"""labkit.service: requests are predicted, timed, logged and counted; replay streams 2012 with late labels."""
+"""labkit.monitoring.service: requests are predicted, timed, logged and counted; replay streams 2012 with late labels."""
 from __future__ import annotations
 
 import os
@@ -9,12 +9,12 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from labkit import drift
-from labkit import service as svc_module
+from labkit.monitoring import service as svc_module
 from labkit.baseline import Baseline, regression_metrics, split_periods
 from labkit.data import FEATURES
-from labkit.prediction_log import PredictionLogger, read_log
-from labkit.service import ModelService, replay
-from labkit.windows import windowed_metrics
+from labkit.monitoring.prediction_log import PredictionLogger, read_log
+from labkit.monitoring.service import ModelService, ReplaySpec, ServiceSpec, replay
+from labkit.monitoring.windows import windowed_metrics
 
 
 @pytest.fixture(autouse=True)
@@ -129,7 +129,7 @@ def test_replay_label_fraction_is_seeded(quick, hourly, tmp_path):
     def labelled_hours(seed, name):
         with ModelService(quick, log_path=tmp_path / name) as service:
             r = replay(hourly, service=service, start="2012-02-01", end="2012-02-08", label_delay="0h",
-                       label_fraction=0.5, seed=seed, progress=False)
+                       spec=ReplaySpec(label_fraction=0.5, seed=seed), progress=False)
             log = r.read_log()
         assert r.n_labels_pending == 0 and r.n_labels == log["labelled"].sum()
         return log.loc[log["labelled"], "event_time"].tolist()
@@ -142,12 +142,14 @@ def test_replay_steps_and_default_service(quick, hourly, monkeypatch, tmp_path):
     import labkit.baseline
 
     monkeypatch.setattr(labkit.baseline, "get_baseline", lambda **kw: quick)
-    first = replay(hourly, start="2012-03-01", end="2012-03-03", step="h", label_delay="3h", progress=False)
+    first = replay(hourly, start="2012-03-01", end="2012-03-03", label_delay="3h", spec=ReplaySpec(step="h"),
+                   progress=False)
     assert first.n_steps == 48 and first.n_predictions == 48 and first.n_labels == 45
     # one file per process: two kernels replaying side by side never share a database
     assert first.log_path == tmp_path / "artifacts" / "logs" / f"replay-{os.getpid()}.sqlite"
     first.service.close()
-    again = replay(hourly, start="2012-03-01", end="2012-03-15", step="W", label_delay="1D", progress=False)
+    again = replay(hourly, start="2012-03-01", end="2012-03-15", label_delay="1D", spec=ReplaySpec(step="W"),
+                   progress=False)
     again.service.close()
     assert again.n_steps == 3  # Mar 1-4 (week of Feb 27), Mar 5-11, Mar 12-14
     expected = ((hourly["timestamp"] >= "2012-03-01") & (hourly["timestamp"] < "2012-03-15")).sum()
@@ -174,33 +176,48 @@ def test_replay_feature_freshness_from_a_column(quick, hourly, tmp_path):
     ({"label_delay": "-1D"}, ValueError, r"label_delay: expected a duration >= 0"),
     ({"start": "2012-05-01", "end": "2012-04-01"}, ValueError, r"start/end: expected start < end"),
     ({"start": "2015-01-01", "end": "2015-02-01"}, ValueError, r"start/end: expected a period holding data"),
-    ({"label_fraction": 1.5}, ValueError, r"label_fraction: expected a share in \[0, 1\]"),
-    ({"target": "rides"}, ValueError, r"target: expected a column of data, got 'rides'"),
-    ({"observed_at": "nope"}, ValueError, r"observed_at: expected a column of data"),
-    ({"pace": -1}, ValueError, r"pace: expected seconds >= 0"),
-    ({"step": "fortnightly"}, ValueError, r"replay\(\): step='fortnightly' is not a pandas frequency"),
-], ids=["delay-text", "delay-negative", "reversed", "no-data", "fraction", "target", "observed", "pace", "step"])
+    ({"spec": {"target": "rides"}}, ValueError, r"spec.target: expected columns of data, got <missing \['rides'\]>"),
+    ({"observed_at": "nope"}, ValueError, r"observed_at: expected columns of data"),
+    ({"observed_at": 3}, TypeError, r"observed_at: expected a column name, a DataFrame or None"),
+], ids=["delay-text", "delay-negative", "reversed", "no-data", "target", "observed", "observed-type"])
 def test_replay_errors(service, hourly, kwargs, error, match):
+    kwargs = dict(kwargs)
+    if "spec" in kwargs:
+        kwargs["spec"] = ReplaySpec(**kwargs["spec"])
     with pytest.raises(error, match=match):
         replay(hourly, service=service, progress=False, **kwargs)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"label_fraction": 1.5}, r"label_fraction: expected a finite number in \[0, 1\]"),
+    ({"pace": -1}, r"pace: expected a finite number >= 0"),
+    ({"step": "fortnightly"}, r"ReplaySpec\(\): step: expected a positive window length .* got 'fortnightly'"),
+    ({"step": "-1D"}, r"step: expected a positive window length"),
+    ({"step": "0D"}, r"step: expected a positive window length"),
+], ids=["fraction", "pace", "step", "negative-step", "zero-step"])
+def test_replay_spec_errors(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        ReplaySpec(**kwargs)
 
 
 def test_service_errors(quick, hourly, tmp_path):
     with pytest.raises(TypeError, match=r"model: expected an object with .features and .predict"):
         ModelService(object(), log_path=tmp_path / "x.sqlite")
-    with pytest.raises(ValueError, match=r"model_threads: expected an integer >= 1 or None"):
-        ModelService(quick, log_path=tmp_path / "x.sqlite", model_threads=0)
+    with pytest.raises(ValueError, match=r"model_threads: expected an int >= 1, got 0. Fix: pass 1 \(default\) or None"):
+        ServiceSpec(model_threads=0)
     with pytest.raises(ValueError, match=r"quality_window: expected a duration"):
-        ModelService(quick, log_path=tmp_path / "x.sqlite", quality_window="a while")
+        ServiceSpec(quality_window="a while")
+    with pytest.raises(ValueError, match=r"feature_window: expected a positive duration"):
+        ServiceSpec(feature_window="0D")
     with PredictionLogger(tmp_path / "other.sqlite", features=["temp"]) as other:
         with pytest.raises(ValueError, match=r"logger: expected a logger declared for the model's features"):
             ModelService(quick, logger=other)
     with ModelService(quick, log_path=tmp_path / "y.sqlite") as service:
-        with pytest.raises(ValueError, match=r"rows: expected the model's features .* without \['temp'\]"):
+        with pytest.raises(ValueError, match=r"rows: expected columns of rows, got <missing \['temp'\]>"):
             service.predict(hourly.drop(columns="temp").head(3))
         with pytest.raises(TypeError, match=r"rows: expected a pandas DataFrame"):
             service.predict(hourly.iloc[0].to_dict())
-    with pytest.raises(RuntimeError, match="the service is closed"):
+    with pytest.raises(RuntimeError, match="service: expected an open service"):
         service.predict(hourly.head(1))
 
 
@@ -220,3 +237,26 @@ def test_event_times_as_unix_seconds_mean_the_same_as_timestamps(service, hourly
     got = service.refresh_metrics(now="2012-08-02")
     assert got["missing"]["temp"] == 0.0 and not np.isnan(got["drift"]["temp"])  # all 24 rows in the window
     assert np.isnan(service.refresh_metrics(now="2012-08-01")["drift"]["temp"])   # none before it
+
+
+def test_completeness_gauge_counts_the_rows_that_arrived(quick, hourly, tmp_path):
+    day = hourly[(hourly["timestamp"] >= "2012-10-29") & (hourly["timestamp"] < "2012-10-30")]  # Hurricane Sandy
+    with ModelService(quick, log_path=tmp_path / "sandy.sqlite") as service:
+        service.predict(day)
+        got = service.refresh_metrics(now="2012-10-30")
+        assert got["completeness"] == pytest.approx(len(day) / 24) and len(day) < 24
+        assert value(service.exporter, "ml_data_completeness_ratio", model_version=service.model_version) == \
+            pytest.approx(len(day) / 24)
+    with ModelService(quick, log_path=tmp_path / "none.sqlite", spec=ServiceSpec(expected_every=None)) as service:
+        service.predict(day)
+        assert np.isnan(service.refresh_metrics(now="2012-10-30")["completeness"])
+
+
+def test_replay_reads_time_zone_aware_times(quick, hourly, tmp_path):
+    data = hourly[(hourly["timestamp"] >= "2012-11-03") & (hourly["timestamp"] < "2012-11-06")].copy()
+    data["timestamp"] = data["timestamp"].dt.tz_localize("UTC").dt.tz_convert("America/New_York")
+    with ModelService(quick, log_path=tmp_path / "tz.sqlite") as service:
+        result = replay(data, service=service, start="2012-11-03", end="2012-11-06", label_delay="1h", progress=False)
+        log = result.read_log()
+    assert result.n_predictions == len(data) == len(log) and result.n_steps == 3
+    assert log["event_time"].iloc[0] == pd.Timestamp("2012-11-03 00:00")  # stored in UTC, read back naive

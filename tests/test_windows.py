@@ -1,4 +1,4 @@
-"""labkit.windows: every windowed metric equals a direct computation on that window's rows."""
+"""labkit.monitoring.windows: every windowed metric equals a direct computation on that window's rows."""
 from __future__ import annotations
 
 import numpy as np
@@ -9,8 +9,15 @@ from hypothesis import strategies as st
 
 from labkit import drift
 from labkit.baseline import regression_metrics
-from labkit.prediction_log import PredictionLogger
-from labkit.windows import PER_FEATURE_PREFIXES, WINDOW_COLUMNS, feature_kinds, windowed_metrics
+from labkit.monitoring.prediction_log import PredictionLogger
+from labkit.monitoring.windows import (
+    PER_FEATURE_PREFIXES,
+    WINDOW_COLUMNS,
+    WindowSpec,
+    feature_kinds,
+    window_ends,
+    windowed_metrics,
+)
 
 FEATURES = ["temp", "hr", "weather"]
 
@@ -101,7 +108,7 @@ def test_drift_columns_come_from_drift_timeline():
     log, ref = make_log(), make_reference()
     w = windowed_metrics(log, reference=ref, freq="12h")
     tl = drift.drift_timeline(ref, log, time_col="event_time", freq="12h", columns=FEATURES,
-                              numerical=["temp"], categorical=["hr", "weather"],
+                              options=drift.DriftOptions(numerical=["temp"]), categorical=["hr", "weather"],
                               methods={"temp": ["wasserstein"], "hr": ["js_distance"], "weather": ["js_distance"]})
     wide = tl.pivot(index="window_start", columns="column", values="statistic")
     for f in FEATURES:
@@ -159,7 +166,7 @@ def test_week_windows_start_on_monday_and_throughput_uses_the_window_length():
 def test_include_empty_calendar_windows():
     log = make_log(n_days=21)
     log = log[(log["event_time"] < "2012-03-05") | (log["event_time"] >= "2012-03-19")]
-    full = windowed_metrics(log, freq="W", include_empty=True)
+    full = windowed_metrics(log, freq="W", spec=WindowSpec(include_empty=True))
     assert full.index.astype(str).tolist() == ["2012-02-27", "2012-03-05", "2012-03-12", "2012-03-19"]
     assert full["n"].tolist() == [96, 0, 0, 72]
 
@@ -169,7 +176,7 @@ def test_include_empty_windows():
     log = log[log["event_time"].dt.day != 3]  # 2012-03-03 has no predictions at all
     w = windowed_metrics(log)
     assert len(w) == 3
-    full = windowed_metrics(log, include_empty=True)
+    full = windowed_metrics(log, spec=WindowSpec(include_empty=True))
     assert len(full) == 4
     gap = full.loc["2012-03-03"]
     assert gap["n"] == 0 and gap["throughput_per_hour"] == 0 and np.isnan(gap["mae"])
@@ -194,19 +201,23 @@ def test_reads_a_logger_or_a_path(tmp_path):
 
 @pytest.mark.parametrize("kwargs, error, match", [
     ({"log": make_log().drop(columns="prediction")}, ValueError,
-     r"log: expected the columns \['event_time', 'prediction', 'temp', 'hr', 'weather'\], got a frame without "
-     r"\['prediction'\].*Fix: read the log with labkit.prediction_log.read_log"),
+     r"log: expected the columns \['event_time', 'prediction', 'temp', 'hr', 'weather'\], got <a frame without "
+     r"\['prediction'\]>.*Fix: read the log with labkit.monitoring.prediction_log.read_log"),
     ({"log": make_log().drop(columns="temp")}, ValueError, r"without \['temp'\]"),
-    ({"log": pd.DataFrame({"event_time": [], "prediction": []}), "features": []}, ValueError, "an empty frame"),
+    ({"log": pd.DataFrame({"event_time": [], "prediction": []}), "features": ["x"]}, ValueError,
+     r"log: expected a DataFrame with at least 1 row"),
     ({"log": make_log().assign(event_time="2012-01-01")}, TypeError, r"log\['event_time'\]: expected datetimes"),
+    ({"log": make_log().assign(event_time=pd.NaT)}, ValueError, r"log\['event_time'\]: expected no missing times"),
     ({"log": make_log(), "features": None, "strip_attrs": True}, ValueError, r"features: expected the feature names"),
     ({"log": make_log(), "reference": make_reference().drop(columns="hr")}, ValueError,
-     r"reference: expected the feature columns .* without \['hr'\]"),
-    ({"log": make_log(), "freq": "fortnightly"}, ValueError, r"freq='fortnightly' is not a pandas frequency"),
+     r"reference: expected columns of reference, got <missing \['hr'\]>"),
+    ({"log": make_log(), "freq": "fortnightly"}, ValueError, r"freq: expected a positive window length .* 'fortnightly'"),
+    ({"log": make_log(), "freq": "-1D"}, ValueError, r"freq: expected a positive window length .* got '-1D'"),
+    ({"log": make_log(), "freq": "0D"}, ValueError, r"freq: expected a positive window length .* got '0D'"),
     ({"log": 42}, TypeError, r"log: expected a DataFrame from read_log\(\), a PredictionLogger or a log file path"),
     ({"log": make_log().drop(columns="label_time"), "as_of": "2012-03-02"}, ValueError, r"as_of: expected a log"),
-], ids=["no-prediction", "no-feature", "empty", "text-times", "no-features", "reference-lacks", "bad-freq",
-        "bad-type", "as-of-without-label-time"])
+], ids=["no-prediction", "no-feature", "empty", "text-times", "missing-times", "no-features", "reference-lacks",
+        "bad-freq", "negative-freq", "zero-freq", "bad-type", "as-of-without-label-time"])
 def test_clear_errors(kwargs, error, match):
     kwargs = dict(kwargs)
     log = kwargs.pop("log")
@@ -223,6 +234,19 @@ def test_feature_kinds_rule():
                                                   "d": "categorical"}
     assert feature_kinds(frame, ["a", "b"], numerical=["b"], categorical=["a"]) == {"a": "categorical",
                                                                                    "b": "numerical"}
+
+
+def test_window_ends_and_spec():
+    starts = pd.DatetimeIndex(["2012-03-05", "2012-02-27"])
+    assert window_ends(starts, "W").astype(str).tolist() == ["2012-03-12", "2012-03-05"]
+    assert window_ends(starts, "6h").astype(str).tolist() == ["2012-03-05 06:00:00", "2012-02-27 06:00:00"]
+    assert window_ends(pd.DatetimeIndex(["2012-02-01"]), "MS").astype(str).tolist() == ["2012-03-01"]
+    with pytest.raises(ValueError, match=r"WindowSpec\(\): drift_threshold: expected a finite number >= 0"):
+        WindowSpec(drift_threshold=float("nan"))
+    log = make_log()
+    forced = windowed_metrics(log, reference=make_reference(), spec=WindowSpec(numerical=["hr"], drift_threshold=0.5))
+    assert forced["drift_hr"].iloc[0] == pytest.approx(drift.wasserstein(make_reference()["hr"], log["hr"][:24]).statistic)
+    assert (forced["n_drifted"] == (forced[["drift_temp", "drift_hr", "drift_weather"]] >= 0.5).sum(axis=1)).all()
 
 
 @settings(max_examples=40, deadline=None, derandomize=True)
@@ -246,3 +270,29 @@ def test_property_performance_matches_regression_metrics(n, seed, freq):
             assert np.isnan(row["r2"])
         else:
             assert row["r2"] == pytest.approx(m["r2"], rel=1e-9, abs=1e-9)
+
+
+def test_completeness_counts_missing_rows_not_just_missing_values():
+    log = make_log(n_days=4)
+    log = log[~((log["event_time"] >= "2012-03-02 06:00") & (log["event_time"] < "2012-03-02 18:00"))]  # an outage
+    log = log[log["event_time"].dt.day != 3]  # a whole day without any record
+    w = windowed_metrics(log, spec=WindowSpec(include_empty=True))
+    assert w["completeness"].tolist() == [1.0, 0.5, 0.0, 1.0]
+    assert windowed_metrics(log)["completeness"].tolist() == [1.0, 0.5, 1.0]  # an absent window is not a complete one
+    six = windowed_metrics(log, freq="6h", spec=WindowSpec(include_empty=True))["completeness"]
+    assert six.tolist() == [1.0] * 4 + [1.0, 0.0, 0.0, 1.0] + [0.0] * 4 + [1.0] * 4
+    assert windowed_metrics(log, spec=WindowSpec(expected_every="30min"))["completeness"].tolist() == [0.5, 0.25, 0.5]
+    assert windowed_metrics(log, spec=WindowSpec(expected_every=None))["completeness"].isna().all()
+    with pytest.raises(ValueError, match=r"expected_every: expected a fixed duration such as 'h'"):
+        WindowSpec(expected_every="W")
+    with pytest.raises(ValueError, match=r"expected_every: expected a positive window length"):
+        WindowSpec(expected_every="-1h")
+
+
+def test_time_zone_aware_event_times_across_a_dst_change():
+    """Issue 16: tz-aware times across a DST change raised pandas' AmbiguousTimeError."""
+    t = pd.date_range("2012-11-03 00:00", periods=72, freq="h", tz="UTC").tz_convert("America/New_York")
+    log = pd.DataFrame({"event_time": t, "prediction": 1.0, "label": 2.0, "x": 0.5})
+    w = windowed_metrics(log, features=["x"])
+    assert w["n"].sum() == 72 and w.index.tz is None and w.index[0] == pd.Timestamp("2012-11-03")  # in UTC
+    assert (w["mae"] == 1.0).all()
