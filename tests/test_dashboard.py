@@ -69,8 +69,8 @@ def test_no_check_mark_while_any_window_shown_is_out_of_bounds():
 
 def test_alerts_say_no_rules_yet_until_rules_exist(windows):
     s = dashboard.summary(windows, baseline_mae=32.1)
-    assert s.active_alerts is None and s.to_frame().loc["active alerts", "value"] == "no rules yet"
-    assert s.to_frame().loc["active alerts", "status"] == ""
+    assert s.active_alerts is None and s.to_frame().loc["Active alerts", "value"] == "no rules yet"
+    assert s.to_frame().loc["Active alerts", "status"] == ""
     assert dashboard._cards(s)[2] == ("Active alerts", "no rules yet", "now", "")
     assert dashboard._cards(dashboard.summary(windows, baseline_mae=32.1, active_alerts=0))[2][3] == "✓"
     assert dashboard._cards(dashboard.summary(windows, baseline_mae=32.1, active_alerts=2))[2][1:] == ("2", "now", "❌")

@@ -179,7 +179,7 @@ def test_close_flushes_without_explicit_flush(path):
     assert lg.close().written == 3000
     assert count(path) == 3000
     assert lg.close().written == 3000  # closing twice is harmless
-    with pytest.raises(PredictionLogError, match="is closed"):
+    with pytest.raises(PredictionLogError, match=r"log\(\): logger: expected an open logger .* got <a closed logger>"):
         lg.log(rec(), 1.0)
 
 
@@ -302,7 +302,7 @@ def test_full_queue_raises_or_counts_but_never_drops_accepted(path):
                 try:
                     out = lg.log(rec(i), float(i))
                 except QueueFullError as exc:
-                    assert policy == "raise" and "max_queue=1" in str(exc) and "Fix:" in str(exc)
+                    assert policy == "raise" and "max_queue=1" in str(exc) and "Fix: raise max_queue" in str(exc)
                     out = None
                 accepted += out is not None
                 rejected += out is None

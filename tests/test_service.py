@@ -207,6 +207,8 @@ def test_service_errors(quick, hourly, tmp_path):
         ServiceSpec(model_threads=0)
     with pytest.raises(ValueError, match=r"quality_window: expected a duration"):
         ServiceSpec(quality_window="a while")
+    with pytest.raises(ValueError, match=r"feature_window: expected a positive duration"):
+        ServiceSpec(feature_window="0D")
     with PredictionLogger(tmp_path / "other.sqlite", features=["temp"]) as other:
         with pytest.raises(ValueError, match=r"logger: expected a logger declared for the model's features"):
             ModelService(quick, logger=other)

@@ -110,21 +110,8 @@ class DashboardSummary:
     status: dict = field(default_factory=dict)
 
     def to_frame(self) -> pd.DataFrame:
-        """One row per headline number, with the windows it covers, for display."""
-        recent = _span(*self.error_windows) if self.error_windows else "-"
-        alerts = "no rules yet" if self.active_alerts is None else str(self.active_alerts)
-        rows = [
-            ("current error", f"{self.current_error:.1f}", f"last labelled windows {recent}", self.status["error"]),
-            ("error over the period", f"{self.period_error:.1f}", _span(self.start, self.end), ""),
-            ("baseline error", f"{self.baseline_error:.1f}", "reference period", ""),
-            ("predictions served", f"{self.predictions_served:,}", _span(self.start, self.end), ""),
-            ("labels arrived", f"{self.label_coverage:.0%}", _span(self.start, self.end), ""),
-            ("active alerts", alerts, "now", _alert_icon(self.active_alerts)),
-            ("largest drift", f"{self.worst_feature or '-'} {self.worst_drift:.2f}", f"{self.end:%Y-%m-%d}",
-             self.status["drift"]),
-            ("data quality (worst)", f"{self.quality_signal} {self.quality:.0%}",
-             f"{self.quality_window:%Y-%m-%d}" if self.quality_window is not None else "-", self.status["data quality"]),
-        ]
+        """The summary cards as a table: value, the windows it covers, status."""
+        rows = [(label, value, note.replace("\n", " · "), icon) for label, value, note, icon in _cards(self)]
         return pd.DataFrame(rows, columns=["signal", "value", "windows", "status"]).set_index("signal")
 
 

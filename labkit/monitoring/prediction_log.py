@@ -204,7 +204,6 @@ class _Counter:
         return int(repr(self._count)[6:-1]) + self._extra  # itertools.count's repr is "count(N)"
 
 
-
 def resolve_log_path(path=None, name: str = "predictions.sqlite") -> Path:
     """Where a log lives: ``artifacts_dir("logs") / name`` by default; relative paths go there too.
 
@@ -547,8 +546,8 @@ class PredictionLogger:
         self._entered.inc()
         try:
             if self._closed:
-                raise PredictionLogError(f"the logger for {self.path} is closed; nothing more can be logged. "
-                                         "Fix: create a new PredictionLogger (or log inside its `with` block).")
+                raise fail("log", "logger", f"an open logger for {self.path.name}", "<a closed logger>",
+                           "create a new PredictionLogger (or log inside its `with` block)", PredictionLogError)
             if len(self._queue) >= self.policy.max_queue and not self._wait_for_room():
                 return self._reject(n)
             self._accepted.inc() if n == 1 else self._accepted.add(n)
@@ -568,9 +567,10 @@ class PredictionLogger:
 
     def _reject(self, n: int) -> bool:
         p = self.policy
-        msg = (f"the logging queue stayed full ({len(self._queue)} items, max_queue={p.max_queue}) for "
-               f"{p.block_timeout} s; {n} record(s) were not accepted. Fix: raise max_queue or block_timeout, log "
-               f"less (sample_rate), or check the database (retries={self._retries}, last_error={self._last_error!r})")
+        msg = str(fail("log", "queue", f"room within {p.block_timeout} s (max_queue={p.max_queue})",
+                       f"<{len(self._queue)} items waiting; {n} record(s) not accepted>",
+                       "raise max_queue or block_timeout, log less (sample_rate), or check the database "
+                       f"(retries={self._retries}, last_error={self._last_error!r})"))
         with self._count_lock:
             self._rejected += n
             if len(self._problems) < _MAX_PROBLEMS:
@@ -831,11 +831,12 @@ class PredictionLogger:
         if not self._writer.is_alive():
             if self._closed:
                 return self.stats
-            raise PredictionLogError(f"the writer thread of {self.path} is not running; pending records: "
-                                     f"{self.stats.pending}. Fix: see the log for its error and create a new logger.")
+            raise fail("flush", "logger", "a running writer thread", f"<stopped, {self.stats.pending} record(s) "
+                       "pending>", "see the log for its error and create a new logger", PredictionLogError)
         if not self._wait_for_writer(timeout):
-            raise PredictionLogError(f"flush() timed out after {timeout} s with {self.stats.pending} record(s) pending "
-                                     f"for {self.path}. Fix: wait longer, or check stats.retries / last_error.")
+            raise fail("flush", "timeout", "enough seconds to write what is queued", timeout,
+                       f"wait longer ({self.stats.pending} record(s) pending for {self.path.name}), or check "
+                       "stats.retries and stats.last_error", PredictionLogError)
         self._raise_new_problems()
         return self.stats
 
@@ -864,8 +865,9 @@ class PredictionLogger:
                 self._wake.set()
                 self._writer.join(timeout)
                 if self._writer.is_alive():
-                    raise PredictionLogError(f"close() timed out after {timeout} s with {self.stats.pending} "
-                                             f"record(s) pending for {self.path}; the writer keeps trying.")
+                    raise fail("close", "timeout", "enough seconds to write what is queued", timeout,
+                               f"wait longer: the writer keeps trying ({self.stats.pending} record(s) pending)",
+                               PredictionLogError)
         self._raise_new_problems()
         return self.stats
 

@@ -45,7 +45,7 @@ from labkit._validate import (as_timestamp, check_columns, check_datetimes, chec
                               check_share, fail)
 from labkit._windows import as_offset, window_starts
 from labkit.monitoring.exporter import MetricsExporter
-from labkit.monitoring.prediction_log import PredictionLogger, epoch_seconds, read_log, resolve_log_path
+from labkit.monitoring.prediction_log import PredictionLogger, epoch_seconds, resolve_log_path
 from labkit.monitoring.windows import expected_interval, feature_kinds, window_ends, windowed_metrics
 
 __all__ = ["ServiceSpec", "ModelService", "ReplaySpec", "ReplayResult", "replay"]
@@ -92,8 +92,9 @@ class ServiceSpec:
     expected_every: str | None = "h"
 
     def __post_init__(self):
-        _duration(self.quality_window, "quality_window", "ServiceSpec")
-        _duration(self.feature_window, "feature_window", "ServiceSpec")
+        for name in ("quality_window", "feature_window"):
+            if _duration(getattr(self, name), name, "ServiceSpec") <= pd.Timedelta(0):
+                raise fail("ServiceSpec", name, "a positive duration such as '1D'", getattr(self, name), "pass e.g. '7D'")
         if self.expected_every is not None:
             expected_interval(self.expected_every, func="ServiceSpec")
         if self.model_threads is not None:
@@ -354,12 +355,12 @@ class ReplayResult:
     wall_seconds: float
 
     def read_log(self, **kwargs) -> pd.DataFrame:
-        """The replay's log: predictions joined with the labels that arrived."""
-        return read_log(self.log_path, **kwargs) if self.service.logger.closed else self.service.read_log(**kwargs)
+        """The replay's log: predictions joined with the labels that arrived (also once the service is closed)."""
+        return self.service.read_log(**kwargs)
 
     def windows(self, *, freq: str = "D", **kwargs) -> pd.DataFrame:
         """:func:`~labkit.monitoring.windows.windowed_metrics` of the replay against the service's reference."""
-        return windowed_metrics(self.read_log(), freq=freq, **{"reference": self.service.reference, **kwargs})
+        return self.service.windows(freq=freq, **kwargs)
 
 
 def replay(data: pd.DataFrame | None = None, *, service: ModelService | None = None, start="2012-01-01",
