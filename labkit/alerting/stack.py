@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import re
 import shutil
 import socket
@@ -33,12 +34,12 @@ import yaml
 from labkit._validate import as_timestamp, check_duration, fail
 from labkit.alerting.prometheus import RULES_FILE, SIGNALS, prometheus_duration, promtool, render_rules
 from labkit.alerting.rules import SEVERITIES, AlertHistory, Notification
-from labkit.paths import REPO_ROOT
+from labkit.paths import REPO_ROOT, artifacts_dir
 
 log = logging.getLogger(__name__)
 
-__all__ = ["INSTALL_HINT", "ALERTMANAGER_FILE", "MissingBinary", "ScrapeRecorder", "backfill", "PrometheusServer",
-           "gauge_signals", "prometheus_firing", "AlertmanagerServer", "AlertmanagerReceiver"]
+__all__ = ["INSTALL_HINT", "ALERTMANAGER_FILE", "MissingBinary", "ScrapeRecorder", "recorded_replay", "backfill", "PrometheusServer",
+           "gauge_signals", "prometheus_firing", "check_query", "AlertmanagerServer", "AlertmanagerReceiver"]
 
 #: How to install the binaries (Debian/Ubuntu packages; elsewhere the official tarballs or brew).
 INSTALL_HINT = ("apt-get install prometheus prometheus-alertmanager (Debian/Ubuntu), brew install prometheus "
@@ -132,6 +133,19 @@ class ScrapeRecorder:
         return Path(path)
 
 
+def recorded_replay(data=None, *, interval="1m", **options):
+    """:func:`~labkit.monitoring.service.replay` through a new service with a fresh log, recorded by a
+    :class:`ScrapeRecorder`; returns ``(replay result, recorder)``. ``options`` go to ``replay``."""
+    from labkit.monitoring.service import ModelService, replay
+
+    path = artifacts_dir("logs") / f"recorded-{os.getpid()}.sqlite"
+    for suffix in ("", "-wal", "-shm", ".deadletter.jsonl"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    service = ModelService(log_path=path)
+    recorder = ScrapeRecorder(service.exporter, interval=interval, origin=options.get("start", "2012-01-01"))
+    return replay(data, service=recorder.wrap(service), **options), recorder
+
+
 def _escape(text: str) -> str:
     return str(text).replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
@@ -145,6 +159,8 @@ def backfill(recorder: ScrapeRecorder, tsdb_dir) -> Path:
     openmetrics``), for a :class:`PrometheusServer` to serve."""
     _binary("promtool")
     tsdb = Path(tsdb_dir)
+    if (tsdb / "replay.om").exists():  # an earlier backfill: start afresh rather than pile blocks up
+        shutil.rmtree(tsdb)
     tsdb.mkdir(parents=True, exist_ok=True)
     result = promtool("tsdb", "create-blocks-from", "openmetrics", "--quiet",
                       str(recorder.write_openmetrics(tsdb / "replay.om")), str(tsdb), timeout=600)
@@ -303,6 +319,32 @@ def prometheus_firing(series: pd.DataFrame, rules=None, *, interval="1m") -> pd.
     return out
 
 
+def check_query(server: PrometheusServer, make_query, expected: pd.Series, *, rtol: float = 1e-6) -> bool:
+    """Self-check of a PromQL exercise: run the query ``make_query()`` returns over ``expected``'s times
+    (Prometheus' clock) and compare it with ``expected``; print ✅, ❌ (with the first mismatch) or ⏳."""
+    try:
+        promql = make_query()
+    except NotImplementedError:
+        print("⏳ not attempted yet: write the query, then run this cell again")
+        return False
+    try:
+        got = server.query_range(promql, expected.index[0], expected.index[-1])
+    except ValueError as exc:
+        print(f"❌ Prometheus refused the query: {exc}")
+        return False
+    if got.shape[1] != 1:
+        print(f"❌ expected one series, got {got.shape[1]} ({list(got.columns)[:3]}): aggregate them, e.g. sum(...)")
+        return False
+    both = pd.concat([got.iloc[:, 0], expected], axis=1, keys=["got", "expected"]).dropna()
+    bad = both[~np.isclose(both["got"], both["expected"], rtol=rtol)]
+    if both.empty or len(bad):
+        first = f"at {bad.index[0]}: {bad['got'].iloc[0]:.4g} instead of {bad['expected'].iloc[0]:.4g}" if len(bad) else ""
+        print(f"❌ the query does not give the expected numbers {first or '(no time in common)'}")
+        return False
+    print(f"✅ your query matches the expected values at all {len(both)} times")
+    return True
+
+
 class AlertmanagerServer(_Daemon):
     """Alertmanager with the lab's configuration, its webhooks pointed at ``receiver_url``.
 
@@ -384,6 +426,16 @@ class AlertmanagerReceiver:
         for notifier in self.notifiers:
             notifier.send(note)
         return note
+
+    def wait(self, *, quiet: float = 2.0, timeout: float = 30.0) -> list[Notification]:
+        """The notifications received, once none has come for ``quiet`` seconds (at most ``timeout``)."""
+        start = last = time.monotonic()
+        seen = 0
+        while time.monotonic() - start < timeout and not (seen and time.monotonic() - last >= quiet):
+            if len(self.notifications) != seen:
+                seen, last = len(self.notifications), time.monotonic()
+            time.sleep(0.1)
+        return list(self.notifications)
 
     def __enter__(self) -> "AlertmanagerReceiver":
         self._thread.start()
