@@ -679,8 +679,9 @@ def evaluate(rules, metrics: pd.DataFrame, *, dedup: bool = True, send_resolved:
             for notifier in notifiers:
                 try:
                     notifier.send(note)
-                except Exception:  # a notifier must never stop the monitoring loop
-                    log.exception("notifier %r failed on %s; continuing", type(notifier).__name__, note.title)
+                except Exception:  # a notifier must never stop the monitoring loop; nothing is lost silently
+                    log.exception("notifier %r failed; continuing. LOST notification: %s", type(notifier).__name__,
+                                  json.dumps(note.to_dict(), default=str))
     return engine.history()
 
 

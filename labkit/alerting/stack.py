@@ -38,8 +38,9 @@ from labkit.paths import REPO_ROOT, artifacts_dir
 
 log = logging.getLogger(__name__)
 
-__all__ = ["INSTALL_HINT", "ALERTMANAGER_FILE", "MissingBinary", "ScrapeRecorder", "recorded_replay", "backfill", "PrometheusServer",
-           "gauge_signals", "prometheus_firing", "check_query", "AlertmanagerServer", "AlertmanagerReceiver"]
+__all__ = ["INSTALL_HINT", "ALERTMANAGER_FILE", "MissingBinary", "ScrapeRecorder", "recorded_replay", "backfill",
+           "PrometheusServer", "gauge_signals", "prometheus_firing", "check_query", "AlertmanagerServer",
+           "AlertmanagerReceiver"]
 
 #: How to install the binaries (Debian/Ubuntu packages; elsewhere the official tarballs or brew).
 INSTALL_HINT = ("apt-get install prometheus prometheus-alertmanager (Debian/Ubuntu), brew install prometheus "
