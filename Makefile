@@ -6,20 +6,26 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-lab
 TEST_STAMP := $(VENV)/.installed-test
+# The instructor package (instructor/, never in a student zip) comes with `make test` and the
+# maintainers' targets only; `make lab` never installs it.
+INSTRUCTOR := $(wildcard instructor/pyproject.toml)
+INSTRUCTOR_STAMP := $(VENV)/.installed-instructor
 # Offline and quiet, unless the user chose otherwise (labkit sets the same defaults at import).
 export DO_NOT_TRACK ?= 1
+export MLFLOW_DISABLE_TELEMETRY ?= true
 export TRANSFORMERS_VERBOSITY ?= error
 export HF_HUB_OFFLINE ?= 1
 export PYDEVD_DISABLE_FILE_VALIDATION ?= 1
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 JOBS ?= 2
 
-.PHONY: help setup lab test test-fast notebooks check-notebooks lock clean
+.PHONY: help setup lab test test-fast notebooks check-notebooks release lock clean
 
 help:
 	@echo "make lab    - set up (first time only) and open JupyterLab on the lab"
 	@echo "make test   - set up (first time only) and run the whole test suite"
-	@echo "make notebooks - re-execute solutions/ and regenerate notebooks/ from them (maintainers)"
+	@echo "make notebooks - re-execute solutions/, regenerate notebooks/ and the recorded banks (maintainers)"
+	@echo "make release - build the graded student zip into dist/ (maintainers)"
 	@echo "make lock   - re-resolve both locks (lab, test) from one resolution (maintainers)"
 
 setup: $(STAMP)
@@ -37,11 +43,11 @@ $(STAMP): requirements.lock pyproject.toml
 	@touch $(STAMP)
 	@echo "Lab environment ready in $(VENV)."
 
-# The test environment: the lab environment plus the test tools and the instructor package.
-$(TEST_STAMP): $(STAMP) requirements-test.lock instructor/pyproject.toml
+# The test environment: the lab environment plus the test tools and (where it exists) the instructor package.
+$(TEST_STAMP): $(STAMP) requirements-test.lock $(INSTRUCTOR)
 	@echo "Adding the test tools from requirements-test.lock (first time only: about 1-3 minutes) ..."
 	$(PY) -m pip install --disable-pip-version-check --progress-bar on -r requirements-test.lock
-	$(PY) -m pip install --disable-pip-version-check --quiet --no-deps -e instructor
+	$(if $(INSTRUCTOR),$(PY) -m pip install --disable-pip-version-check --quiet --no-deps -e instructor)
 	@touch $(TEST_STAMP)
 	@echo "Test environment ready in $(VENV)."
 
@@ -52,11 +58,19 @@ lab: setup
 test: $(TEST_STAMP)
 	$(PY) -m pytest -n $(JOBS) --dist loadfile
 
-notebooks: setup
-	$(PY) -m labkit.release sync --execute
+# The maintainers' targets: the instructor package on top of the lab environment.
+$(INSTRUCTOR_STAMP): $(STAMP) $(INSTRUCTOR)
+	$(PY) -m pip install --disable-pip-version-check --quiet --no-deps -e instructor
+	@touch $(INSTRUCTOR_STAMP)
 
-check-notebooks: setup
-	$(PY) -m labkit.release sync --check
+notebooks: $(INSTRUCTOR_STAMP)
+	$(VENV)/bin/labkit-instructor sync --execute
+
+check-notebooks: $(INSTRUCTOR_STAMP)
+	$(VENV)/bin/labkit-instructor sync --check
+
+release: $(INSTRUCTOR_STAMP)
+	$(VENV)/bin/labkit-instructor release
 
 lock:
 	$(PYTHON) tools/lock.py $(PYTHON)

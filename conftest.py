@@ -55,6 +55,28 @@ def _check_problem(item) -> str | None:
     return None
 
 
+# --------------------------------------------------------------------------------------------------
+# Student notebooks prove their fallbacks: their outputs are not committed, so each cell marked
+# `# NBVAL_CHECK_OUTPUT` in notebooks/ is compared with the same cell (same id) of the executed solution.
+# With no exercise attempted, those cells run on the recorded fallbacks and must show the same numbers.
+# --------------------------------------------------------------------------------------------------
+def pytest_collection_modifyitems(items):
+    import nbformat
+
+    solutions: dict = {}
+    for item in items:
+        cell, path = getattr(item, "cell", None), Path(str(getattr(item, "fspath", "")))
+        if cell is None or path.parent.name != "notebooks" or not getattr(item, "options", {}).get("check"):
+            continue  # only the cells nbval compares (marked with a `# NBVAL_CHECK_OUTPUT` comment line)
+        solution = path.parent.parent / "solutions" / path.name
+        if solution not in solutions:
+            solutions[solution] = ({c.get("id"): c for c in nbformat.read(solution, as_version=4).cells}
+                                   if solution.is_file() else {})
+        twin = solutions[solution].get(cell.get("id"))
+        if twin is not None and twin.get("outputs"):
+            cell.outputs, cell.execution_count = twin.outputs, twin.execution_count
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield
@@ -64,3 +86,62 @@ def pytest_runtest_makereport(item, call):
         if problem:
             report.outcome = "failed"
             report.longrepr = f"self-check contract broken in {item.nodeid}: {problem}"
+
+
+# --------------------------------------------------------------------------------------------------
+# Offline under nbval: every notebook kernel nbval starts (all six solutions and all six student
+# notebooks) runs behind the network guard, tools/network_guard/sitecustomize.py, which refuses and
+# records any connection to anything but loopback. A cell during which the guard refused something
+# fails, even when the code swallowed the error (telemetry does). One execution per notebook.
+# --------------------------------------------------------------------------------------------------
+_GUARD = Path(__file__).resolve().parent / "tools" / "network_guard"
+_GUARD_LOGS = _artifacts / "network_guard"
+_guard_seen: dict = {}
+
+
+def _guard_log(item) -> Path | None:
+    path = Path(str(getattr(item, "fspath", "")))
+    return _GUARD_LOGS / f"{path.parent.name}-{path.stem}.jsonl" if path.suffix == ".ipynb" else None
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_setup(item):
+    """While nbval sets up a notebook (and starts its kernel), put the guard first on PYTHONPATH."""
+    log = _guard_log(item)
+    if log is None:
+        yield
+        return
+    _GUARD_LOGS.mkdir(parents=True, exist_ok=True)
+    saved = {name: os.environ.get(name) for name in ("PYTHONPATH", "LABKIT_NET_GUARD_LOG")}
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_GUARD), saved["PYTHONPATH"]]))
+    os.environ["LABKIT_NET_GUARD_LOG"] = str(log)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _blocked_during(item) -> str:
+    """The guard's refusals logged since the previous cell of the same notebook."""
+    log = _guard_log(item)
+    if log is None or not log.exists():
+        return ""
+    text = log.read_text(encoding="utf-8")
+    new, _guard_seen[log] = text[_guard_seen.get(log, 0):], len(text)
+    return new
+
+
+@pytest.hookimpl(hookwrapper=True, specname="pytest_runtest_makereport")
+def pytest_runtest_makereport_network_guard(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    blocked = _blocked_during(item) if call.when == "call" else ""
+    if blocked:
+        earlier = f"\n\n{report.longrepr}" if report.failed else ""
+        report.outcome = "failed"
+        report.longrepr = f"network guard: {item.nodeid} tried to reach the network (the lab must run offline):\n" \
+                          f"{blocked}{earlier}"

@@ -5,7 +5,7 @@ One function per question an on-call engineer is asked after an incident:
 - *When did the error grow, and did drift warn first?* :func:`error_timeline`, :func:`drift_signals`,
   :func:`lagged_correlation`.
 - *Is the model biased, and for whom?* :func:`residual_summary`, :func:`segment_errors`.
-- *Did the model's reasoning change?* :func:`importance_shift`.
+- *Did the model's reasoning change?* :func:`importance_shift`, :func:`shap_drift`.
 - *Could we have known before labels arrived?* :func:`fit_loss_estimator` + :func:`estimate_performance`.
 - *How cheap could labels have caught it?* :func:`label_sample_detection`.
 
@@ -25,6 +25,7 @@ see, and why) is in ``docs/analysis.md``.
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -42,7 +43,7 @@ __all__ = [
     "LaggedCorrelation", "lagged_correlation",
     "ResidualSummary", "residual_summary",
     "SegmentErrors", "segment_errors",
-    "ImportanceShift", "importance_shift",
+    "ImportanceShift", "importance_shift", "ShapDrift", "shap_drift",
     "LossEstimator", "fit_loss_estimator", "PerformanceEstimate", "estimate_performance",
     "LabelSampleSpec", "LabelSampleDetection", "label_sample_detection",
 ]
@@ -324,13 +325,15 @@ class SegmentErrors:
     ``table``: by, segment, n, mae, rmse, mean_residual, wape, too_small (segments with fewer than
     ``min_rows`` rows keep their numbers, are flagged and left out of the disparity).
     ``disparity``: per variable best_segment, best, worst_segment, worst, ratio = best / worst
-    (1 = equal), flagged = ratio < ``ratio_threshold``, n_segments, n_too_small, note.
-    ``too_small``: by, segment, n of the flagged rows.
+    (1 = equal), difference = worst - best, flagged = ratio < ``ratio_threshold``, n_segments,
+    n_too_small, note. ``too_small``: by, segment, n of the flagged rows. ``frames``: per variable
+    the fairlearn ``MetricFrame`` over the segments large enough (``.by_group``, ``.ratio()``, ...).
     """
 
     table: pd.DataFrame = field(repr=False)
     disparity: pd.DataFrame = field(repr=False)
     too_small: pd.DataFrame = field(repr=False)
+    frames: dict = field(repr=False)
     metric: str
     min_rows: int
     ratio_threshold: float
@@ -340,19 +343,32 @@ class SegmentErrors:
         return self.table.copy()
 
 
-def _disparity(tab: pd.DataFrame, col: str, metric: str, min_rows: int, ratio_threshold: float) -> dict:
-    ok = tab[~tab["too_small"]].dropna(subset=[metric])
-    n_small = int(tab["too_small"].sum())
-    if len(ok) < 2:
-        return {"by": col, "best_segment": None, "best": np.nan, "worst_segment": None, "worst": np.nan,
-                "ratio": np.nan, "flagged": False, "n_segments": len(ok), "n_too_small": n_small,
-                "note": f"fewer than 2 segments with >= {min_rows} rows: no disparity"}
-    best, worst = ok.loc[ok[metric].idxmin()], ok.loc[ok[metric].idxmax()]
-    ratio = float(best[metric] / worst[metric]) if worst[metric] > 0 else 1.0
-    return {"by": col, "best_segment": best["segment"], "best": float(best[metric]),
-            "worst_segment": worst["segment"], "worst": float(worst[metric]), "ratio": ratio,
-            "flagged": bool(ratio < ratio_threshold), "n_segments": len(ok), "n_too_small": n_small,
-            "note": f"{n_small} too-small segment(s) excluded" if n_small else ""}
+def _wape(y_true, y_pred) -> float:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return float(np.abs(y_true - y_pred).sum() / np.sum(y_true))
+
+
+def _segment_metrics() -> dict:
+    """The per-segment metrics, as fairlearn's MetricFrame calls them: ``f(y_true, y_pred)``."""
+    from fairlearn.metrics import count
+    from sklearn.metrics import mean_absolute_error, root_mean_squared_error
+
+    return {"n": count, "mae": mean_absolute_error, "rmse": root_mean_squared_error,
+            "mean_residual": lambda y_true, y_pred: float(np.mean(y_true - y_pred)), "wape": _wape}
+
+
+def _disparity(frame, col: str, metric: str, n_small: int, min_rows: int, ratio_threshold: float) -> dict:
+    """Best/worst segment of ``metric`` from the MetricFrame of the segments large enough (None: fewer than 2)."""
+    row = {"by": col, "best_segment": None, "best": np.nan, "worst_segment": None, "worst": np.nan, "ratio": np.nan,
+           "difference": np.nan, "flagged": False, "n_segments": 0, "n_too_small": n_small,
+           "note": f"{n_small} too-small segment(s) excluded" if n_small else ""}
+    values = frame.by_group[metric].dropna() if frame is not None else pd.Series(dtype=float)
+    if len(values) < 2:
+        return {**row, "n_segments": len(values), "note": f"fewer than 2 segments with >= {min_rows} rows: no disparity"}
+    ratio = float(frame.ratio()[metric])
+    return {**row, "best_segment": values.idxmin(), "best": float(values.min()), "worst_segment": values.idxmax(),
+            "worst": float(values.max()), "ratio": ratio, "difference": float(frame.difference()[metric]),
+            "flagged": bool(ratio < ratio_threshold), "n_segments": len(values)}
 
 
 def segment_errors(df: pd.DataFrame, *, label_col: str = "cnt", pred_col: str = "prediction",
@@ -360,10 +376,11 @@ def segment_errors(df: pd.DataFrame, *, label_col: str = "cnt", pred_col: str = 
                    ratio_threshold: float = 0.8) -> SegmentErrors:
     """Error by segment (hour, working day, weather, season, ...) with a best/worst ratio per variable.
 
-    The lecture's fairness check alerts when ``min / max < 0.8`` (the 80% rule); for an error, lower
-    is better, so the ratio is ``min(error) / max(error)`` over segments with at least ``min_rows``
-    rows (``metric``: "mae", "rmse" or the scale-free "wape"). Smaller segments are reported and
-    flagged, never merged or averaged away.
+    Each variable gets a fairlearn ``MetricFrame`` (n, MAE, RMSE, mean residual, WAPE by group).
+    The lecture's fairness rule alerts when ``min / max < 0.8`` (the 80% rule); for an error, lower
+    is better, so the ratio is the MetricFrame's ``ratio()`` = ``min(error) / max(error)`` over the
+    segments with at least ``min_rows`` rows (``metric``: "mae", "rmse" or the scale-free "wape").
+    Smaller segments are reported and flagged, never merged or averaged away.
 
     >>> df = pd.DataFrame({"workingday": [0, 0, 1, 1, 1], "cnt": [10, 10, 10, 10, 10],
     ...                    "prediction": [6, 6, 9, 11, 10]})
@@ -373,6 +390,8 @@ def segment_errors(df: pd.DataFrame, *, label_col: str = "cnt", pred_col: str = 
     >>> r.disparity[["best_segment", "worst_segment", "ratio", "flagged"]].values.tolist()
     [[1, 0, 0.16666666666666666, True]]
     """
+    from fairlearn.metrics import MetricFrame
+
     func = "segment_errors"
     by = [by] if isinstance(by, str) else list(by)
     if not by:
@@ -382,30 +401,28 @@ def segment_errors(df: pd.DataFrame, *, label_col: str = "cnt", pred_col: str = 
     min_rows = check_int(min_rows, "min_rows", func=func, low=1)
     ratio_threshold = check_number(ratio_threshold, "ratio_threshold", func=func, low=0, high=1, low_open=True)
     t, p = check_pair(df[label_col], df[pred_col], func=func, names=(f"df[{label_col!r}]", f"df[{pred_col!r}]"))
-    resid = t - p
-    parts, disp = [], []
+    parts, disp, frames = [], [], {}
     for col in by:
-        if df[col].isna().any():
-            raise fail(func, f"df[{col!r}]", "a segment for every row", f"<{int(df[col].isna().sum())} missing>",
+        seg = df[col].rename("segment").reset_index(drop=True)
+        if seg.isna().any():
+            raise fail(func, f"df[{col!r}]", "a segment for every row", f"<{int(seg.isna().sum())} missing>",
                        "fill them (e.g. with 'unknown') so those rows form a segment of their own")
-        w = pd.DataFrame({"segment": df[col].to_numpy(), "ae": np.abs(resid), "se": resid ** 2, "res": resid, "y": t})
-        g = w.groupby("segment", sort=True, observed=True)
-        tab = pd.DataFrame({"n": g.size(), "mae": g["ae"].mean(), "rmse": np.sqrt(g["se"].mean()),
-                            "mean_residual": g["res"].mean()})
-        with np.errstate(divide="ignore", invalid="ignore"):
-            tab["wape"] = g["ae"].sum() / g["y"].sum()
-        tab["too_small"] = tab["n"] < min_rows
-        tab = tab.reset_index()
-        tab.insert(0, "by", col)
-        parts.append(tab)
-        if tab["too_small"].any():
+        tab = MetricFrame(metrics=_segment_metrics(), y_true=t, y_pred=p, sensitive_features=seg).by_group
+        tab = tab.astype({"n": int}).assign(too_small=lambda x: x["n"] < min_rows)
+        small = tab.index[tab["too_small"]]
+        if len(small):
             logger.info("%s: segments of %r with fewer than %d rows, left out of the disparity: %s", func, col,
-                        min_rows, dict(zip(tab.loc[tab["too_small"], "segment"], tab.loc[tab["too_small"], "n"])))
-        disp.append(_disparity(tab, col, metric, min_rows, ratio_threshold))
-    table = pd.concat(parts, ignore_index=True)
+                        min_rows, dict(zip(small, tab.loc[small, "n"])))
+        keep = ~seg.isin(small).to_numpy()
+        frames[col] = (MetricFrame(metrics=_segment_metrics(), y_true=t[keep], y_pred=p[keep],
+                                   sensitive_features=seg[keep]) if keep.any() else None)
+        disp.append(_disparity(frames[col], col, metric, len(small), min_rows, ratio_threshold))
+        parts.append(tab.reset_index().assign(by=col))
+    table = pd.concat(parts, ignore_index=True)[["by", "segment", "n", "mae", "rmse", "mean_residual", "wape",
+                                                  "too_small"]]
     too_small = table.loc[table["too_small"], ["by", "segment", "n"]].reset_index(drop=True)
-    return SegmentErrors(table=table, disparity=pd.DataFrame(disp), too_small=too_small, metric=metric,
-                         min_rows=min_rows, ratio_threshold=ratio_threshold)
+    return SegmentErrors(table=table, disparity=pd.DataFrame(disp), too_small=too_small, frames=frames,
+                         metric=metric, min_rows=min_rows, ratio_threshold=ratio_threshold)
 
 
 # --------------------------------------------------------------------------- importance
@@ -475,6 +492,83 @@ def importance_shift(model, reference: pd.DataFrame, current: pd.DataFrame, *, f
     rho = float(stats.spearmanr(table["importance_reference"], table["importance_current"]).statistic)
     return ImportanceShift(table=table, rank_correlation=rho, n_repeats=n_repeats,
                            n_reference=sizes["reference"], n_current=sizes["current"], seed=seed)
+
+
+@dataclass(frozen=True)
+class ShapDrift:
+    """Mean |SHAP| per feature on the reference and per window, and a label-free alert (see :func:`shap_drift`).
+
+    ``reference``: mean |SHAP| per feature on the reference; ``profile``: the same per window
+    (rows) and feature (columns), in the target's units. ``table`` per window: n (rows explained),
+    distance (total variation distance between the window's and the reference's *shares* of
+    mean |SHAP|: the share of attribution that moved to other features), threshold, alert.
+    """
+
+    reference: pd.Series = field(repr=False)
+    profile: pd.DataFrame = field(repr=False)
+    table: pd.DataFrame = field(repr=False)
+    quantile: float
+    n_reference: int
+    seed: int
+
+    def shares(self) -> pd.DataFrame:
+        """Each profile as shares of its total: the reference first, then one row per window."""
+        both = pd.concat([self.reference.to_frame("reference").T, self.profile])
+        return both.div(both.sum(axis=1), axis=0)
+
+    def to_frame(self) -> pd.DataFrame:
+        """The per-window table with window_start as a column."""
+        return self.table.reset_index()
+
+
+def _tv_distance(profiles: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Total variation distance between each profile's shares and the reference's: 0.5 * sum |a - b|."""
+    shares = profiles / profiles.sum(axis=-1, keepdims=True)
+    return 0.5 * np.abs(shares - reference / reference.sum()).sum(axis=-1)
+
+
+def shap_drift(model, reference: pd.DataFrame, current: pd.DataFrame, *, freq: str = "MS", n_rows: int = 200,
+               quantile: float = 0.99, time_col: str = "timestamp", seed: int = 0) -> ShapDrift:
+    """Explanation drift: mean |SHAP| per feature on the reference and per window of ``current``.
+
+    ``shap.TreeExplainer`` explains every reference row and ``n_rows`` seeded random rows of each
+    window (no labels needed). A window alerts when its profile of shares moved further from the
+    reference's than ``quantile`` of 1000 *bootstrap windows of the reference*: as many reference
+    days as the window has, drawn with replacement (hours of a day are alike), then as many rows
+    as the window explained. So the threshold is the reference's own noise, not a magic number.
+    """
+    with warnings.catch_warnings():  # shap's colour maps use a matplotlib call that is being deprecated
+        warnings.simplefilter("ignore", PendingDeprecationWarning)
+        import shap
+
+    func = "shap_drift"
+    est, feats = _estimator(model, None, func)
+    seed = check_seed(seed, func=func)
+    n_rows = check_int(n_rows, "n_rows", func=func, low=10)
+    quantile = check_probability(quantile, "quantile", func=func)
+    _frame(current, "current", func, features=feats)
+    ref_day = _window_of(_frame(reference, "reference", func, features=feats), "reference", time_col, "D", func)
+    order = np.argsort(ref_day.to_numpy(), kind="stable")  # the hours of each reference day side by side
+    explainer = shap.TreeExplainer(est)
+    ref_abs = np.abs(explainer.shap_values(reference[feats].iloc[order]))
+    ref_mean = ref_abs.mean(axis=0)
+    _, first, n_hours = np.unique(ref_day.to_numpy()[order], return_index=True, return_counts=True)
+    rng = np.random.default_rng(seed)
+    rows, profiles = [], {}
+    for start, part in current.groupby(_window_of(current, "current", time_col, freq, func).to_numpy(), sort=True):
+        n_days = part[time_col].dt.normalize().nunique()
+        part = part.iloc[np.sort(rng.choice(len(part), size=min(n_rows, len(part)), replace=False))]
+        profiles[start] = np.abs(explainer.shap_values(part[feats])).mean(axis=0)
+        days = rng.integers(0, len(first), size=(1000, n_days))  # 1000 bootstrap windows of reference days
+        day = np.take_along_axis(days, rng.integers(0, n_days, size=(1000, len(part))), axis=1)
+        boot = ref_abs[first[day] + (rng.random(day.shape) * n_hours[day]).astype(int)].mean(axis=1)
+        rows.append((start, len(part), float(_tv_distance(profiles[start], ref_mean)),
+                     float(np.quantile(_tv_distance(boot, ref_mean), quantile))))
+    table = pd.DataFrame(rows, columns=["window_start", "n", "distance", "threshold"]).set_index("window_start")
+    table["alert"] = table["distance"] > table["threshold"]
+    profile = pd.DataFrame(profiles, index=feats).T.rename_axis("window_start")
+    return ShapDrift(reference=pd.Series(ref_mean, index=feats), profile=profile, table=table, quantile=quantile,
+                     n_reference=len(reference), seed=seed)
 
 
 # --------------------------------------------------------------------------- performance estimation

@@ -1,130 +1,28 @@
-"""The ``labkit`` console command: instructor tools for the Model Monitoring Lab.
+"""The ``labkit`` console command, for students: ``labkit doctor [--json]`` diagnoses this environment
+and prints one line per check, with a fix for each problem.
 
-Subcommands (each has ``--help``)::
-
-    labkit sync [--check] [--execute]      generate notebooks/ from solutions/ (python -m labkit.release sync)
-    labkit release [--out DIR]             build the student bundle zip, without solutions
-    labkit grade SUBMISSIONS [--out DIR]   run submitted notebooks again and write a gradebook
-    labkit doctor [--json]                 diagnose this environment, with a fix for each problem
-
-Exit codes scripts can rely on:
-
-====  ==========================================================================================
-0     success (``grade``: every submission ran cleanly; ``doctor``: every required check passed)
-1     the command ran but found a problem: ``release`` refused (notebooks out of sync, solutions in
-      the bundle), ``grade`` wrote the gradebook but some submissions crashed, timed out, were
-      invalid or tampered with, ``doctor`` found a failing required check, ``sync --check`` found
-      files out of sync
-2     usage error: unknown option, missing folder, no notebooks to grade, bad option value
-====  ==========================================================================================
+Exit codes: 0 every required check passed (warnings allowed), 1 a required check failed, 2 usage error.
+The instructor's commands (sync, release, grade) are ``labkit-instructor``, a separate package.
 """
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Sequence
 
 __all__ = ["EXIT_OK", "EXIT_PROBLEM", "EXIT_USAGE", "build_parser", "main"]
 
-#: Exit code: success.
-EXIT_OK = 0
-#: Exit code: the command ran and found a problem (see the module docstring).
-EXIT_PROBLEM = 1
-#: Exit code: usage error (argparse uses 2 as well).
-EXIT_USAGE = 2
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
-    return value
-
-
-def _memory(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number of MB, got {text!r}") from None
-    if value != 0 and value < 256:
-        raise argparse.ArgumentTypeError(f"expected at least 256 MB (or 0 for no limit), got {text!r}")
-    return value
-
-
-def _jobs(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
-    return value
-
-
-def _notebook_number(text: str) -> str:
-    if len(text) != 2 or not text.isdigit():
-        raise argparse.ArgumentTypeError(f"expected a two-digit notebook number such as 01, got {text!r}")
-    return text
+EXIT_OK, EXIT_PROBLEM, EXIT_USAGE = 0, 1, 2
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of the ``labkit`` command (all subcommands)."""
-    from labkit.grade import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT
-
+    """The argument parser of the ``labkit`` command."""
     parser = argparse.ArgumentParser(
-        prog="labkit",
-        description="Model Monitoring Lab instructor tools.",
-        epilog="Exit codes: 0 success, 1 the command found a problem (see its --help), 2 usage error.",
+        prog="labkit", description="Model Monitoring Lab: student tools.",
+        epilog="Exit codes: 0 success, 1 the command found a problem, 2 usage error. Instructors: see "
+               "labkit-instructor --help.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    commands.add_parser(
-        "sync", add_help=False, help="generate notebooks/ from solutions/ (see labkit sync --help)"
-    )
-
-    rel = commands.add_parser(
-        "release",
-        help="build the student bundle (zip) without solutions",
-        description="Build the student bundle: student notebooks, labkit, data, environment files, Makefile and "
-        "README, without solutions/, tests/, docs/ and git-ignored files. Refuses when notebooks/ is out of "
-        "sync with solutions/.",
-        epilog="Exit codes: 0 bundle written, 1 refused (the message says why), 2 usage error.",
-    )
-    rel.add_argument("--out", metavar="DIR", help="folder for the zip (default: dist/ in the repository)")
-    rel.add_argument("--root", metavar="DIR", help="repository root (default: the one labkit is installed from)")
-    rel.add_argument("--name", metavar="FILE", help="zip file name (default: model-monitoring-lab-<version>.zip)")
-
-    grade = commands.add_parser(
-        "grade",
-        help="execute submitted notebooks and write a gradebook",
-        description="Execute every .ipynb below SUBMISSIONS_DIR again, each in its own process and kernel, in a "
-        "temporary folder, with a time and a memory limit; discard the submitted outputs and grade the "
-        "self-check results of the fresh run. Writes gradebook.csv, summary.md, answers.md (the written "
-        "answers, for grading by hand) and executed/ to --out. "
-        "Students' code runs with your user rights: for untrusted classes run this in a container or VM.",
-        epilog="Exit codes: 0 every submission ran cleanly, 1 the gradebook was written but some submissions "
-        "crashed, timed out, were invalid or tampered with, 2 usage error (missing folder, no notebooks, bad "
-        "option).",
-    )
-    grade.add_argument("submissions", metavar="SUBMISSIONS_DIR", help="folder of submitted .ipynb files")
-    grade.add_argument("--out", metavar="DIR", help="output folder (default: runs/grades/<folder name>)")
-    grade.add_argument("--timeout", type=_positive_float, default=DEFAULT_TIMEOUT, metavar="S",
-                       help=f"wall-clock seconds per notebook, kernel start included (default {DEFAULT_TIMEOUT})")
-    grade.add_argument("--memory-mb", type=_memory, default=DEFAULT_MEMORY_MB, metavar="M",
-                       help=f"memory (address-space) limit per notebook in MB, Linux only; 0 = none "
-                            f"(default {DEFAULT_MEMORY_MB})")
-    grade.add_argument("--jobs", type=_jobs, default=1, metavar="N",
-                       help="notebooks graded in parallel, about one core each (default 1)")
-    grade.add_argument("--notebook", type=_notebook_number, metavar="NN",
-                       help="treat every submission as notebook NN (when file names do not say)")
-    grade.add_argument("--keep-going", action="store_true",
-                       help="run the cells after a failing cell too (default: stop, like Run All)")
-    grade.add_argument("--root", metavar="DIR", help="repository root with solutions/ (default: labkit's)")
-    grade.add_argument("--no-progress", action="store_true", help="no progress bar")
-
     doc = commands.add_parser(
         "doctor",
         help="diagnose this environment (Python, packages, kernel, widgets, data, promtool, offline settings)",
@@ -138,69 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``labkit`` command line; returns the process exit code."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
-    args, rest = parser.parse_known_args(argv)
-    if args.command == "sync":
-        from labkit import release
-
-        return release.main(["sync", *rest])
-    if rest:
-        parser.error(f"unrecognized arguments: {' '.join(rest)}")
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
-    if args.command == "release":
-        return _release(args)
-    if args.command == "grade":
-        return _grade(args)
-    if args.command == "doctor":
-        return _doctor(args)
-    parser.error(f"unknown command {args.command!r}")  # pragma: no cover - argparse rejects it first
-    return EXIT_USAGE
-
-
-def _release(args: argparse.Namespace) -> int:
-    from labkit.bundle import BundleError, build_bundle
-    from labkit.paths import REPO_ROOT
-
-    try:
-        report = build_bundle(args.out, root=args.root or REPO_ROOT, name=args.name)
-    except BundleError as exc:
-        print(f"labkit release: refused: {exc}", file=sys.stderr)
-        return EXIT_PROBLEM
-    notebooks = [f for f in report.files if f.startswith("notebooks/")]
-    print(f"Student bundle: {report.path}")
-    print(f"  {len(report.files)} files ({len(notebooks)} notebooks), {report.size / 1e6:.1f} MB, from {report.source}")
-    print(f"  sha256 {report.sha256}")
-    print("Students unzip it and run `make lab` in the model-monitoring-lab folder.")
-    return EXIT_OK
-
-
-def _grade(args: argparse.Namespace) -> int:
-    from labkit.grade import grade_submissions
-    from labkit.paths import REPO_ROOT
-
-    try:
-        report = grade_submissions(
-            args.submissions, args.out, timeout=args.timeout, memory_mb=args.memory_mb or None, jobs=args.jobs,
-            number=args.notebook, root=args.root or REPO_ROOT, keep_going=args.keep_going,
-            progress=not args.no_progress,
-        )
-    except (FileNotFoundError, ValueError) as exc:
-        print(f"labkit grade: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    counts = ", ".join(f"{n} {status}" for status, n in report.counts.items() if n)
-    print(f"Graded {len(report.results)} submissions in {report.seconds:g} s: {counts}")
-    print(f"  gradebook: {report.gradebook}")
-    print(f"  summary:   {report.summary}")
-    print(f"  answers:   {report.answers}")
-    print(f"  executed notebooks: {report.executed_dir}")
-    for r in report.results:
-        if r.status != "ok":
-            print(f"  {r.status:<9} {r.file}: {r.message}")
-    return report.exit_code
-
-
-def _doctor(args: argparse.Namespace) -> int:
+    args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
     from labkit.doctor import format_report, run_checks, to_json
 
     diagnoses = run_checks()

@@ -1,12 +1,10 @@
 """Score drift detectors against the ground truth of an injected drift.
 
-A detector here is anything that flags time windows: a boolean per window (``True`` = "drift!").
-:func:`score_detector` compares those flags with a :class:`~labkit.simulate.DriftRecord` (or any
-per-window truth with a boolean ``drifted`` column) and reports what an on-call engineer cares about:
-
-* **detection rate**: the share of truly drifted windows that were flagged (recall);
-* **false-alarm rate**: the share of clean windows that were flagged;
-* **delay**: how long after the drift began the first drifted window was flagged.
+A detector is anything that flags time windows (``True`` = "drift!"). :func:`score_detector` compares
+the flags with a :class:`~labkit.simulate.DriftRecord` (or per-window truth with a boolean ``drifted``
+column) and reports what an on-call engineer cares about: the **detection rate** (share of drifted
+windows flagged), the **false-alarm rate** (share of clean windows flagged) and the **delay** (how long
+after the drift began it was first flagged).
 
 Examples
 --------
@@ -20,48 +18,31 @@ Examples
 """
 from __future__ import annotations
 
-import logging
 from dataclasses import asdict, dataclass
 from typing import Mapping
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["DetectorScore", "score_detector", "scorecard"]
+from labkit._validate import fail
+from labkit._windows import window_starts
 
-logger = logging.getLogger(__name__)
+__all__ = ["DetectorScore", "score_detector", "scorecard"]
 
 
 @dataclass(frozen=True)
 class DetectorScore:
-    """How one detector did on one drift.
-
-    Attributes
-    ----------
-    detector : str
-    n_windows, n_drifted, n_clean : int
-        Windows compared (present in both the flags and the truth), truly drifted and clean ones.
-    detection_rate : float
-        Flagged drifted windows / drifted windows (NaN when there is no drifted window).
-    false_alarm_rate : float
-        Flagged clean windows / clean windows (NaN when every window is drifted).
-    first_detection : pandas.Timestamp or None
-        The first drifted window that was flagged.
-    delay_windows : int or None
-        Drifted windows before the first flagged one (0 = caught in the first drifted window).
-    delay : pandas.Timedelta or None
-        ``first_detection`` minus the first drifted window's start.
-    """
+    """How one detector did on one drift (windows present in both the flags and the truth)."""
 
     detector: str
     n_windows: int
-    n_drifted: int
+    n_drifted: int                      # truly drifted windows
     n_clean: int
-    detection_rate: float
-    false_alarm_rate: float
-    first_detection: pd.Timestamp | None
-    delay_windows: int | None
-    delay: pd.Timedelta | None
+    detection_rate: float               # flagged drifted windows / drifted windows (NaN if none drifted)
+    false_alarm_rate: float             # flagged clean windows / clean windows (NaN if all drifted)
+    first_detection: pd.Timestamp | None  # the first drifted window that was flagged
+    delay_windows: int | None           # drifted windows before it (0: caught in the first one)
+    delay: pd.Timedelta | None          # first_detection minus the start of the first drifted window
 
     def to_dict(self) -> dict:
         """The fields as a plain dict (one row of :func:`scorecard`)."""
@@ -76,120 +57,93 @@ def _truth_windows(truth, freq: str) -> pd.Series:
     elif isinstance(truth, pd.Series):
         frame = truth.to_frame("drifted")
     else:
-        raise TypeError(
-            f"truth: expected a DriftRecord, or a DataFrame/Series of per-window booleans with a 'drifted' "
-            f"column, got {type(truth).__name__}; pass the record an injector returned (injected.truth)"
-        )
+        raise fail("score_detector", "truth", "a DriftRecord, or per-window booleans in a 'drifted' column", truth,
+                   "pass the record an injector returned (injected.truth)", TypeError)
     if "drifted" not in frame.columns:
-        raise ValueError(
-            f"truth: expected a 'drifted' column, got columns {list(frame.columns)}; "
-            f"use DriftRecord.windows(freq) or add a boolean 'drifted' column"
-        )
+        raise fail("score_detector", "truth", "a 'drifted' column", f"<columns {list(frame.columns)}>",
+                   "use DriftRecord.windows(freq) or add a boolean 'drifted' column")
     return _as_bool_series(frame["drifted"], "truth['drifted']")
 
 
 def _as_bool_series(values: pd.Series, name: str) -> pd.Series:
+    func = "score_detector"
     if not isinstance(values.index, pd.DatetimeIndex):
-        raise TypeError(
-            f"{name}: expected a Series indexed by window start (a DatetimeIndex), got an index of type "
-            f"{type(values.index).__name__}; set the window start as the index, e.g. .set_index('window_start')"
-        )
+        raise fail(func, name, "a Series indexed by window start (a DatetimeIndex)",
+                   f"<index of type {type(values.index).__name__}>", "e.g. .set_index('window_start')", TypeError)
     if values.isna().any():
-        raise ValueError(f"{name}: expected True/False for every window, got {int(values.isna().sum())} missing "
-                         "value(s); decide what a missing decision means (e.g. .fillna(False))")
+        raise fail(func, name, "True/False for every window", f"<{int(values.isna().sum())} missing value(s)>",
+                   "decide what a missing decision means (e.g. .fillna(False))")
     if not (pd.api.types.is_bool_dtype(values) or set(np.unique(values.to_numpy())) <= {0, 1}):
-        raise TypeError(f"{name}: expected booleans, got dtype {values.dtype}; compare with a threshold first")
+        raise fail(func, name, "booleans", f"<dtype {values.dtype}>", "compare with a threshold first", TypeError)
     return values.astype(bool)
 
 
+def _check_windows(flags_index, truth_index, freq) -> None:
+    """Flags and truth must label the same kind of window: starts of ``freq`` windows, equally spaced."""
+    func = "score_detector"
+    for index, name in ((flags_index, "flags"), (truth_index, "truth")):
+        index = index.tz_convert(None) if index.tz is not None else index
+        off = index[window_starts(pd.Series(index), freq, func=func).to_numpy() != index.to_numpy()]
+        if len(off):
+            raise fail(func, f"{name}.index", f"starts of {freq!r} windows", f"<times such as {off[0]}>",
+                       f"one value per window, e.g. .resample({freq!r}).max(), or pass the freq they were made with")
+    gaps = [pd.Timedelta(np.diff(i.sort_values().asi8).min()) for i in (flags_index, truth_index) if len(i) > 1]
+    if len(gaps) == 2 and max(gaps) > 1.5 * min(gaps):
+        raise fail(func, "flags", f"windows as long as the truth's (one every {gaps[1]})", f"<one every {gaps[0]}>",
+                   "compute flags and truth with the same freq")
+
+
 def score_detector(flags: pd.Series, truth, *, freq: str = "D", name: str | None = None) -> DetectorScore:
-    """Compare one detector's per-window flags with the truth.
+    """Compare one detector's per-window flags with the truth; windows present in both are scored.
 
-    Parameters
-    ----------
-    flags : pandas.Series of bool
-        Indexed by window start (DatetimeIndex), ``True`` where the detector fired.
-    truth : DriftRecord, pandas.DataFrame or pandas.Series
-        A record from :mod:`labkit.simulate` (its :meth:`~labkit.simulate.DriftRecord.windows`
-        with ``freq`` is used), or per-window truth with a boolean ``drifted`` column.
-    freq : str, default "D"
-        Window length, when ``truth`` is a DriftRecord; must match how ``flags`` were computed.
-    name : str, optional
-        Detector name (default ``flags.name`` or "detector").
-
-    Returns
-    -------
-    DetectorScore
-        Only windows present in both ``flags`` and the truth are scored.
-
-    Raises
-    ------
-    ValueError
-        When flags and truth share no window (e.g. different frequencies or periods).
+    ``flags``: booleans indexed by window start, ``True`` where the detector fired. ``truth``: a
+    :class:`~labkit.simulate.DriftRecord` (cut into ``freq`` windows) or per-window truth with a
+    boolean ``drifted`` column. ``name`` defaults to ``flags.name``.
     """
     if not isinstance(flags, pd.Series):
-        raise TypeError(f"flags: expected a pandas Series of booleans indexed by window start, got "
-                        f"{type(flags).__name__}; for several detectors use scorecard()")
+        raise fail("score_detector", "flags", "a pandas Series of booleans indexed by window start", flags,
+                   "for several detectors use scorecard()", TypeError)
     flags = _as_bool_series(flags, "flags")
     expected = _truth_windows(truth, freq)
+    _check_windows(flags.index, expected.index, freq)
     common = flags.index.intersection(expected.index).sort_values()
     if len(common) == 0:
-        raise ValueError(
-            f"flags and truth share no window: flags cover {flags.index.min()}..{flags.index.max()}, truth "
-            f"{expected.index.min()}..{expected.index.max()}; compute both with the same freq ({freq!r}) and data"
-        )
-    f = flags.reindex(common).to_numpy()
-    t = expected.reindex(common).to_numpy()
-    n_drifted, n_clean = int(t.sum()), int((~t).sum())
-    detection = float(f[t].mean()) if n_drifted else float("nan")
-    false_alarm = float(f[~t].mean()) if n_clean else float("nan")
-    hits = np.flatnonzero(f & t)
-    drifted_positions = np.flatnonzero(t)
+        raise fail("score_detector", "flags", f"windows that the truth has ({expected.index.min()}.."
+                   f"{expected.index.max()})", f"<windows {flags.index.min()}..{flags.index.max()}>",
+                   f"compute both with the same freq ({freq!r}) and data")
+    f, t = flags.reindex(common).to_numpy(), expected.reindex(common).to_numpy()
+    hits, drifted = np.flatnonzero(f & t), np.flatnonzero(t)
+    first, delay_windows, delay = None, None, None
     if hits.size:
         first = common[hits[0]]
-        delay_windows = int(np.searchsorted(drifted_positions, hits[0]))
-        delay = first - common[drifted_positions[0]]
-    else:
-        first, delay_windows, delay = None, None, None
+        delay_windows, delay = int(np.searchsorted(drifted, hits[0])), first - common[drifted[0]]
     return DetectorScore(
-        detector=name or (str(flags.name) if flags.name is not None else "detector"),
-        n_windows=len(common), n_drifted=n_drifted, n_clean=n_clean,
-        detection_rate=detection, false_alarm_rate=false_alarm,
-        first_detection=first, delay_windows=delay_windows, delay=delay,
-    )
+        detector=name or (str(flags.name) if flags.name is not None else "detector"), n_windows=len(common),
+        n_drifted=int(t.sum()), n_clean=int((~t).sum()), detection_rate=float(f[t].mean()) if t.any() else np.nan,
+        false_alarm_rate=float(f[~t].mean()) if (~t).any() else np.nan, first_detection=first,
+        delay_windows=delay_windows, delay=delay)
 
 
 def scorecard(flags: pd.DataFrame | Mapping[str, pd.Series], truths: Mapping[str, object], *,
               freq: str = "D") -> pd.DataFrame:
-    """Score several detectors on several drifts: one row per (drift, detector).
-
-    Parameters
-    ----------
-    flags : DataFrame (one boolean column per detector) or dict {scenario: DataFrame}
-        With a single DataFrame every detector is scored against every truth; with a dict, the
-        flags of each scenario are scored against the truth of the same name.
-    truths : dict {scenario: DriftRecord or per-window truth}
-    freq : str, default "D"
-
-    Returns
-    -------
-    pandas.DataFrame
-        Columns: scenario, detector, n_windows, n_drifted, n_clean, detection_rate,
-        false_alarm_rate, first_detection, delay_windows, delay.
-    """
+    """Score several detectors on several drifts: one row per (scenario, detector), the fields of
+    :class:`DetectorScore`. ``flags``: one boolean column per detector, scored against every truth,
+    or {scenario: such a frame}, scored against the truth of the same name."""
     if not isinstance(truths, Mapping) or not truths:
-        raise TypeError("truths: expected a non-empty dict {scenario name: DriftRecord}, got "
-                        f"{type(truths).__name__}")
+        raise fail("scorecard", "truths", "a non-empty dict {scenario name: DriftRecord}", truths,
+                   "pass e.g. {'heat wave': injected.truth}", TypeError)
     rows = []
     for scenario, truth in truths.items():
         if isinstance(flags, pd.DataFrame):
             frame = flags
         elif isinstance(flags, Mapping):
             if scenario not in flags:
-                raise KeyError(f"flags: no flags for scenario {scenario!r}; got flags for {sorted(flags)}")
+                raise fail("scorecard", "flags", f"flags for scenario {scenario!r}", f"<flags for {sorted(flags)}>",
+                           "pass one DataFrame of flags per scenario of truths", KeyError)
             frame = flags[scenario]
         else:
-            raise TypeError(f"flags: expected a DataFrame or a dict of DataFrames, got {type(flags).__name__}")
+            raise fail("scorecard", "flags", "a DataFrame or a dict of DataFrames", flags, "one column per detector",
+                       TypeError)
         for detector in frame.columns:
             score = score_detector(frame[detector], truth, freq=freq, name=str(detector))
             rows.append({"scenario": scenario, **score.to_dict()})

@@ -35,6 +35,7 @@ from typing import Any, Callable, Hashable, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+from pytz.exceptions import InvalidTimeError
 
 from labkit._validate import (as_timestamp, check_choice, check_columns, check_datetimes, check_frame, check_int,
                               check_number, check_seed, check_type, fail, short_list)
@@ -116,8 +117,13 @@ def _stamp(value, argument: str, tz, func: str) -> pd.Timestamp:
     stamp = as_timestamp(value, argument, func=func)  # tz-naive; a tz-aware value in UTC
     if tz is None:
         return stamp
-    aware = pd.Timestamp(value).tzinfo is not None
-    return stamp.tz_localize("UTC" if aware else tz).tz_convert(tz)
+    if pd.Timestamp(value).tzinfo is not None:
+        return stamp.tz_localize("UTC").tz_convert(tz)
+    try:
+        return stamp.tz_localize(tz)
+    except (ValueError, InvalidTimeError):  # the hour a DST change repeats or skips
+        raise fail(func, argument, f"a time that exists once in {tz}", value,
+                   "give the UTC offset too, e.g. '2012-11-04 01:30-05:00'") from None
 
 
 def _as_int_tuple(values, argument: str, high: int) -> tuple[int, ...] | None:

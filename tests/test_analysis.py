@@ -219,6 +219,35 @@ def test_segment_errors_errors(kwargs, match):
         an.segment_errors(_frame(), **kwargs)
 
 
+def _previous_segment_table(df, col):
+    """The segment table the lab showed before fairlearn: a plain pandas groupby."""
+    resid = df["cnt"] - df["prediction"]
+    w = pd.DataFrame({"segment": df[col].to_numpy(), "ae": resid.abs().to_numpy(), "se": (resid ** 2).to_numpy(),
+                      "res": resid.to_numpy(), "y": df["cnt"].to_numpy()})
+    g = w.groupby("segment", sort=True)
+    return pd.DataFrame({"n": g.size(), "mae": g["ae"].mean(), "rmse": np.sqrt(g["se"].mean()),
+                         "mean_residual": g["res"].mean(), "wape": g["ae"].sum() / g["y"].sum()})
+
+
+def test_segment_errors_metricframe_equals_the_previous_tables(story):
+    """fairlearn's MetricFrame gives the numbers of the earlier groupby tables (to rounding) on 2012."""
+    prod = story["prod"]
+    r = an.segment_errors(prod, metric="wape")
+    for col in an.DEFAULT_SEGMENTS:
+        got = r.table[r.table["by"] == col].set_index("segment")
+        before = _previous_segment_table(prod, col)
+        assert got.index.tolist() == before.index.tolist() and got["n"].tolist() == before["n"].tolist()
+        for metric in ["mae", "rmse", "mean_residual", "wape"]:
+            np.testing.assert_allclose(got[metric], before[metric], rtol=1e-12)
+        ok = before[before["n"] >= 30]["wape"]
+        d = r.disparity.set_index("by").loc[col]
+        assert d["ratio"] == pytest.approx(ok.min() / ok.max(), rel=1e-12)
+        assert d["worst_segment"] == ok.idxmax() and d["flagged"] == (ok.min() / ok.max() < 0.8)
+        frame = r.frames[col]  # the rule is on the MetricFrame of the segments large enough
+        assert frame.ratio()["wape"] == d["ratio"] and frame.difference()["wape"] == pytest.approx(ok.max() - ok.min())
+    assert r.too_small.values.tolist() == [["weathersit", 4, 2]]  # two hours of heavy rain: reported, not used
+
+
 # --------------------------------------------------------------------------- importance
 
 
@@ -255,6 +284,42 @@ def test_importance_shift_on_the_baseline(story):
     top = res.table.iloc[0]
     assert top["feature"] == "hr" and top["rank_reference"] == 1  # hour of day dominates, then and now
     assert 0 < res.rank_correlation <= 1
+
+
+def _shap_world(seed=0):
+    """A model of y = 3a + b; the current stream has a larger spread of b from its day 8 on."""
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    rng = np.random.default_rng(seed)
+    t = pd.date_range("2012-01-01", periods=24 * 28, freq="h")
+    X = pd.DataFrame({"a": rng.normal(size=t.size), "b": rng.normal(size=t.size)})
+    model = HistGradientBoostingRegressor(max_iter=30, random_state=0).fit(X, 3 * X["a"] + X["b"])
+    ref = X.iloc[: 24 * 14].assign(timestamp=t[: 24 * 14])
+    cur = X.iloc[24 * 14:].reset_index(drop=True).assign(timestamp=t[24 * 14:])
+    cur.loc[cur["timestamp"] >= "2012-01-22", "b"] *= 4
+    return model, ref, cur
+
+
+def test_shap_drift_profiles_equal_shap_and_alert_on_a_moved_profile():
+    model, ref, cur = _shap_world()
+    r = an.shap_drift(model, ref, cur, freq="W", n_rows=100, seed=1)
+    import shap  # after shap_drift, which imports it without its matplotlib deprecation warnings
+
+    direct = np.abs(shap.TreeExplainer(model).shap_values(ref[["a", "b"]])).mean(axis=0)
+    np.testing.assert_allclose(r.reference[["a", "b"]], direct, rtol=1e-9)
+    t = r.to_frame()
+    assert t["n"].tolist() == [24, 100, 100] and (t["threshold"] > 0).all()  # a partial first week
+    assert t["alert"].tolist() == [False, False, True]  # b's share grows only in the last week
+    np.testing.assert_allclose(r.shares().sum(axis=1), 1)
+    assert r.shares().loc["reference", "a"] > 0.5
+
+
+def test_shap_drift_on_2012(story):
+    """Label-free: fires on the seasons (winter, summer), quiet in late 2012 while the error is largest."""
+    base = story["baseline"]
+    r = an.shap_drift(base, base.reference, story["prod"], n_rows=100)
+    alert = r.table["alert"]
+    assert alert.loc["2012-01-01"] and alert.loc["2012-07-01"] and not alert.loc["2012-11-01"]
 
 
 # --------------------------------------------------------------------------- performance estimation

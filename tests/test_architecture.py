@@ -117,7 +117,7 @@ def _public_callables():
                     func = meth.__func__ if isinstance(meth, (staticmethod, classmethod)) else meth
                     if not inspect.isfunction(func):
                         continue
-                    if meth_name == "__init__" and dataclasses.is_dataclass(obj) and "__create_fn__" in func.__qualname__:
+                    if meth_name == "__init__" and dataclasses.is_dataclass(obj) and func.__code__.co_filename == "<string>":
                         continue
                     yield f"{info.name}.{name}.{meth_name}", func
 

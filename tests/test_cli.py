@@ -1,6 +1,6 @@
-"""The `labkit` command: help for every subcommand, exit codes scripts can rely on, and release end to end
-on a tiny synthetic repository. (Grading end to end is in test_grade.py, the doctor's checks in
-test_doctor.py.)"""
+"""The two commands: `labkit` (students: doctor) and `labkit-instructor` (sync, release, grade): help for
+every subcommand, exit codes scripts can rely on, and release end to end on a tiny synthetic repository.
+(Grading end to end is in test_grade.py, the doctor's checks in test_doctor.py.)"""
 from __future__ import annotations
 
 import csv
@@ -15,17 +15,19 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from labkit import cli, doctor, release
+from labkit import cli, doctor
 from labkit.doctor import Diagnosis
 from labkit.paths import REPO_ROOT
+from labkit_instructor import cli as instructor_cli
+from labkit_instructor import release
 
 FIXTURES = Path(__file__).parent / "fixtures" / "submissions"
 
 
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    """Call the command line in-process; return (exit code, stdout, stderr)."""
+def run(capsys, *argv: str, main=None) -> tuple[int, str, str]:
+    """Call a command line in-process (``labkit-instructor`` unless ``main`` says otherwise)."""
     try:
-        code = cli.main(list(argv))
+        code = (main or instructor_cli.main)(list(argv))
     except SystemExit as exc:  # argparse: --help (0) and usage errors (2)
         code = exc.code
     out, err = capsys.readouterr()
@@ -35,23 +37,33 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
 # --------------------------------------------------------------------------------------------------
 # Help and usage errors
 # --------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("command", ["release", "grade", "doctor"])
+@pytest.mark.parametrize("command", ["release", "grade"])
 def test_every_subcommand_has_help_with_its_exit_codes(capsys, command):
     code, out, _ = run(capsys, command, "--help")
     assert code == 0
-    assert out.startswith(f"usage: labkit {command}") and "Exit codes:" in out
+    assert out.startswith(f"usage: labkit-instructor {command}") and "Exit codes:" in out
 
 
 def test_top_level_help_lists_the_subcommands(capsys):
     code, out, _ = run(capsys, "--help")
     assert code == 0
-    for command in ("sync", "release", "grade", "doctor"):
+    for command in ("sync", "release", "grade"):
         assert f"    {command}" in out
+    code, out, _ = run(capsys, "--help", main=cli.main)
+    assert code == 0 and "    doctor" in out and "labkit-instructor" in out
+    code, out, _ = run(capsys, "doctor", "--help", main=cli.main)
+    assert code == 0 and out.startswith("usage: labkit doctor") and "Exit codes:" in out
+
+
+def test_the_student_command_has_no_instructor_commands(capsys):
+    for command in ("sync", "release", "grade"):
+        code, _, err = run(capsys, command, main=cli.main)
+        assert code == 2 and "invalid choice" in err
 
 
 def test_sync_help_is_the_release_module_help(capsys):
     code, out, _ = run(capsys, "sync", "--help")
-    assert code == 0 and "--check" in out
+    assert code == 0 and "--check" in out and "--execute" in out
 
 
 @pytest.mark.parametrize(
@@ -59,7 +71,7 @@ def test_sync_help_is_the_release_module_help(capsys):
     [
         ([], "the following arguments are required: COMMAND"),
         (["teleport"], "invalid choice: 'teleport'"),
-        (["doctor", "--verbose"], "unrecognized arguments: --verbose"),
+        (["release", "--verbose"], "unrecognized arguments: --verbose"),
         (["grade"], "the following arguments are required: SUBMISSIONS_DIR"),
         (["grade", ".", "--timeout", "0"], "expected a positive number of seconds, got '0'"),
         (["grade", ".", "--timeout", "soon"], "expected a number of seconds, got 'soon'"),
@@ -95,15 +107,21 @@ def test_grade_exit_code_1_when_a_submission_is_invalid(capsys, tmp_path):
     assert (row["student"], row["status"], row["score"], row["max_score"]) == ("erin", "invalid", "0", "3")
 
 
-def test_the_console_script_points_at_main():
+def test_the_console_scripts_point_at_main():
     scripts = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["scripts"]
     assert scripts == {"labkit": "labkit.cli:main"}
+    instructor = tomllib.loads((REPO_ROOT / "instructor" / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert instructor["name"] == "labkit-instructor"
+    assert instructor["scripts"] == {"labkit-instructor": "labkit_instructor.cli:main"}
 
 
-def test_python_dash_m_runs_the_command_line():
+def test_python_dash_m_runs_the_command_lines():
     done = subprocess.run([sys.executable, "-m", "labkit.cli", "doctor", "--help"], capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 0 and "usage: labkit doctor" in done.stdout
+    done = subprocess.run([sys.executable, "-m", "labkit_instructor.cli", "release", "--help"], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0 and "usage: labkit-instructor release" in done.stdout
 
 
 # --------------------------------------------------------------------------------------------------
@@ -114,9 +132,12 @@ def _tiny_repo(root: Path) -> Path:
     (root / "labkit").mkdir()
     (root / "labkit" / "__init__.py").write_text("", encoding="utf-8")
     (root / "README.md").write_text("make lab\nmake test\n", encoding="utf-8")
-    code = 'def f(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION\n\nf = check("01.f", f)'
-    nbformat.write(new_notebook(cells=[new_code_cell(code, id="c1")]), root / "solutions" / "01_tiny.ipynb")
+    code = 'def f(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION\n\nf = check("07.f", f)'
+    nbformat.write(new_notebook(cells=[new_code_cell(code, id="c1")]), root / "solutions" / "07_tiny.ipynb")
     release.sync(root)
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "tiny"]):
+        subprocess.run(["git", "-c", "user.name=lab", "-c", "user.email=lab@example.org", "-C", str(root), *args],
+                       check=True, capture_output=True)
     return root
 
 
@@ -124,17 +145,19 @@ def test_release_writes_the_zip_and_says_where(capsys, tmp_path):
     root = _tiny_repo(tmp_path / "repo")
     code, out, _ = run(capsys, "release", "--root", str(root), "--out", str(tmp_path / "dist"), "--name", "b.zip")
     assert code == 0
-    assert f"Student bundle: {tmp_path / 'dist' / 'b.zip'}" in out and "sha256 " in out
+    assert f"Student bundle (graded, no solutions): {tmp_path / 'dist' / 'b.zip'}" in out and "sha256 " in out
     assert (tmp_path / "dist" / "b.zip").is_file()
+    code, out, _ = run(capsys, "release", "--self-study", "--root", str(root), "--out", str(tmp_path / "dist"))
+    assert code == 0 and "self-study, with model answers" in out and "-self-study.zip" in out
 
 
 def test_release_refuses_with_exit_1_when_notebooks_are_out_of_sync(capsys, tmp_path):
     root = _tiny_repo(tmp_path / "repo")
-    (root / "solutions" / "02_new.ipynb").write_bytes((root / "solutions" / "01_tiny.ipynb").read_bytes())
+    (root / "solutions" / "08_new.ipynb").write_bytes((root / "solutions" / "07_tiny.ipynb").read_bytes())
     code, out, err = run(capsys, "release", "--root", str(root), "--out", str(tmp_path / "dist"))
     assert code == 1 and out == ""
-    assert "labkit release: refused: the student notebooks are out of sync" in err
-    assert "notebooks/02_new.ipynb" in err and "labkit sync" in err
+    assert "labkit-instructor release: refused: the student notebooks or recorded banks are out of sync" in err
+    assert "notebooks/08_new.ipynb" in err and "labkit-instructor sync" in err
     assert not (tmp_path / "dist").exists() or not list((tmp_path / "dist").iterdir())
 
 
@@ -144,19 +167,19 @@ def test_release_refuses_with_exit_1_when_notebooks_are_out_of_sync(capsys, tmp_
 def test_doctor_exit_code_follows_the_required_checks(capsys, monkeypatch):
     fine = [Diagnosis("Python", "ok", "3.11.9"), Diagnosis("promtool", "warn", "not found", fix="apt", required=False)]
     monkeypatch.setattr(doctor, "run_checks", lambda: fine)
-    code, out, _ = run(capsys, "doctor")
+    code, out, _ = run(capsys, "doctor", main=cli.main)
     assert code == 0 and "All required checks passed (1 warning(s), optional)." in out
     broken = fine + [Diagnosis("numpy", "fail", "2.0.0", "1.26.4", "pip install -r requirements.lock")]
     monkeypatch.setattr(doctor, "run_checks", lambda: broken)
-    code, out, _ = run(capsys, "doctor")
+    code, out, _ = run(capsys, "doctor", main=cli.main)
     assert code == 1 and "fix: pip install -r requirements.lock" in out and "1 problem to fix" in out
-    code, out, _ = run(capsys, "doctor", "--json")
+    code, out, _ = run(capsys, "doctor", "--json", main=cli.main)
     report = json.loads(out)
     assert code == 1 and report["ok"] is False and [c["status"] for c in report["checks"]] == ["ok", "warn", "fail"]
 
 
 def test_doctor_in_this_environment_prints_one_screen(capsys):
-    code, out, _ = run(capsys, "doctor")
+    code, out, _ = run(capsys, "doctor", main=cli.main)
     assert code in (0, 1)
     assert out.count("\n") < 45, "the report should fit on one screen"
     for name in ("Python", "pandas", "Jupyter kernel", "widgets front-end", "data file", "promtool"):

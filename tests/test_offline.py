@@ -1,66 +1,28 @@
 """The lab stays offline: telemetry off without overriding the user, and no notebook opens a
-connection to anything but loopback."""
+connection to anything but loopback.
+
+The notebooks themselves are guarded inside nbval's own run (root ``conftest.py`` puts
+``tools/network_guard`` first on every notebook kernel's ``PYTHONPATH``), so each of the twelve runs
+once. The tests here prove the guard blocks, that a notebook cell which reaches out fails even when it
+swallows the error, and that every notebook is covered.
+"""
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
-import textwrap
+import tomllib
 
-import pytest
+import nbformat
 
-from labkit.paths import REPO_ROOT
 from labkit._offline import OFFLINE_DEFAULTS
+from labkit.paths import REPO_ROOT
 
-GUARD = textwrap.dedent('''
-    """Installed as sitecustomize by tests/test_offline.py: refuse and record non-loopback connections."""
-    import ipaddress, json, os, socket
-
-    _LOG = os.environ.get("LABKIT_NET_GUARD_LOG")
-
-    def _local(host):
-        if host in ("localhost", "", None):
-            return True
-        try:
-            return ipaddress.ip_address(host.split("%")[0]).is_loopback
-        except ValueError:
-            return False
-
-    def _refuse(what, target):
-        if _LOG:
-            with open(_LOG, "a") as fh:
-                fh.write(json.dumps({"call": what, "target": repr(target)}) + "\\n")
-        raise OSError(f"network guard: {what} to {target!r} blocked (the lab must run offline)")
-
-    _connect, _connect_ex, _sendto = socket.socket.connect, socket.socket.connect_ex, socket.socket.sendto
-    _getaddrinfo = socket.getaddrinfo
-
-    def connect(self, address):
-        if self.family in (socket.AF_INET, socket.AF_INET6) and not _local(address[0]):
-            _refuse("connect", address)
-        return _connect(self, address)
-
-    def connect_ex(self, address):
-        if self.family in (socket.AF_INET, socket.AF_INET6) and not _local(address[0]):
-            _refuse("connect_ex", address)
-        return _connect_ex(self, address)
-
-    def sendto(self, data, *args):
-        address = args[-1]
-        if self.family in (socket.AF_INET, socket.AF_INET6) and not _local(address[0]):
-            _refuse("sendto", address)
-        return _sendto(self, data, *args)
-
-    def getaddrinfo(host, *args, **kwargs):
-        name = host.decode() if isinstance(host, bytes) else host
-        if not _local(name):
-            _refuse("getaddrinfo", name)
-        return _getaddrinfo(host, *args, **kwargs)
-
-    socket.socket.connect, socket.socket.connect_ex, socket.socket.sendto = connect, connect_ex, sendto
-    socket.getaddrinfo = getaddrinfo
-''')
+GUARD = REPO_ROOT / "tools" / "network_guard"
+NOTEBOOKS = sorted(REPO_ROOT.glob("solutions/*.ipynb")) + sorted(REPO_ROOT.glob("notebooks/*.ipynb"))
+REACH_OUT = "import socket\nsocket.create_connection(('93.184.216.34', 80), timeout=1)"
 
 
 def _run(code: str, env: dict) -> str:
@@ -74,47 +36,64 @@ def test_import_sets_offline_defaults():
     assert json.loads(_run(code, env)) == OFFLINE_DEFAULTS
 
 
-def test_import_keeps_the_users_own_settings():
-    env = {**os.environ, "DO_NOT_TRACK": "0", "TRANSFORMERS_VERBOSITY": "info"}
-    code = "import os, labkit; print(os.environ['DO_NOT_TRACK'], os.environ['TRANSFORMERS_VERBOSITY'])"
-    assert _run(code, env) == "0 info"
+def test_import_keeps_the_users_own_settings_and_remembers_them():
+    env = {**{k: v for k, v in os.environ.items() if k not in OFFLINE_DEFAULTS},
+           "DO_NOT_TRACK": "0", "TRANSFORMERS_VERBOSITY": "info"}
+    code = ("import os, json, labkit; from labkit._offline import user_settings; "
+            "print(json.dumps([os.environ['DO_NOT_TRACK'], os.environ['TRANSFORMERS_VERBOSITY'], user_settings()]))")
+    assert json.loads(_run(code, env)) == ["0", "info", {"DO_NOT_TRACK": "0", "TRANSFORMERS_VERBOSITY": "info"}]
 
 
-@pytest.fixture
-def network_guard(tmp_path, monkeypatch):
-    guard_dir = tmp_path / "guard"
-    guard_dir.mkdir()
-    (guard_dir / "sitecustomize.py").write_text(GUARD)
+def test_guard_really_blocks(tmp_path):
     log = tmp_path / "blocked.jsonl"
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(guard_dir), os.environ.get("PYTHONPATH")])))
-    monkeypatch.setenv("LABKIT_NET_GUARD_LOG", str(log))
-    return log
-
-
-def test_guard_really_blocks(network_guard):
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(GUARD), os.environ.get("PYTHONPATH", "")]),
+           "LABKIT_NET_GUARD_LOG": str(log)}
     code = ("import socket\n"
-            "try:\n    socket.create_connection(('93.184.216.34', 80), timeout=1)\n"
-            "except OSError as e:\n    print('blocked' if 'network guard' in str(e) else 'other: %s' % e)\n")
-    assert _run(code, dict(os.environ)) == "blocked"
-    assert len(network_guard.read_text().splitlines()) == 1
+            "try:\n    socket.socket().connect(('93.184.216.34', 80))\n"
+            "except OSError as e:\n    print('blocked' if 'network guard' in str(e) else 'other: %s' % e)\n"
+            "try:\n    socket.getaddrinfo('pypi.org', 443)\n"
+            "except OSError as e:\n    print('blocked' if 'network guard' in str(e) else 'other: %s' % e)\n"
+            "s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(); "
+            "socket.create_connection(s.getsockname(), timeout=1); print('loopback ok')\n")
+    assert _run(code, env).splitlines() == ["blocked", "blocked", "loopback ok"]
+    assert [json.loads(line)["call"] for line in log.read_text().splitlines()] == ["connect", "getaddrinfo"]
 
 
-# Notebooks that import the heavy libraries (Evidently, alibi-detect) belong here as they land.
-# 03 imports Evidently and alibi-detect and runs them; 05 sends notifications (dry-run, loopback).
-OFFLINE_NOTEBOOKS = ["solutions/03_detect_drift.ipynb", "solutions/05_alerting.ipynb"]
+def _notebook(path, *sources):
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
 
 
-@pytest.mark.parametrize("relpath", OFFLINE_NOTEBOOKS)
-def test_notebook_runs_without_network(relpath, network_guard, tmp_path, monkeypatch):
-    import nbformat
-    from nbclient import NotebookClient
+def test_a_notebook_that_reaches_out_fails_under_nbval():
+    """The same conftest that guards the twelve notebooks, on two probe notebooks: one swallows the
+    refused connection (as telemetry would) and must still fail; one talks to loopback only and passes."""
+    probes = REPO_ROOT / "runs" / "pytest" / f"guard-probe-{os.getpid()}"
+    probes.mkdir(parents=True, exist_ok=True)
+    _notebook(probes / "reaches_out.ipynb", "x = 1",
+              f"try:\n    {REACH_OUT.replace(chr(10), chr(10) + '    ')}\nexcept OSError:\n    pass  # silently")
+    _notebook(probes / "loopback.ipynb", "import socket\ns = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\n"
+              "socket.create_connection(s.getsockname(), timeout=1).close()")
+    env = {**os.environ, "PYTEST_XDIST_WORKER": f"{probes.name}-run"}  # its own artifacts folder
+    try:
+        done = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:xdist", "-q",
+                               str(probes)], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
+    finally:
+        shutil.rmtree(probes, ignore_errors=True)
+        shutil.rmtree(probes.with_name(f"{probes.name}-run"), ignore_errors=True)
+    out = done.stdout + done.stderr
+    assert done.returncode == 1, out
+    assert "1 failed, 2 passed" in out, out
+    assert "FAILED runs/pytest/" in out and "reaches_out.ipynb::Cell 1" in out and "network guard" in out, out
+    assert "93.184.216.34" in out
 
-    monkeypatch.setenv("LABKIT_ARTIFACTS", str(tmp_path / "runs"))
-    # Import the libraries a learner meets too, so their import-time behaviour is covered.
-    path = REPO_ROOT / relpath
-    nb = nbformat.read(path, as_version=4)
-    nb.cells.append(nbformat.v4.new_code_cell("import evidently, alibi_detect.cd"))
-    NotebookClient(nb, timeout=900, kernel_name="python3",
-                   resources={"metadata": {"path": str(path.parent)}}).execute()
-    blocked = network_guard.read_text() if network_guard.exists() else ""
-    assert blocked == "", f"{relpath} tried to reach the network:\n{blocked}"
+
+def test_every_notebook_runs_behind_the_guard():
+    """nbval collects all twelve notebooks (testpaths), and the guard applies to every ``.ipynb`` item."""
+    testpaths = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]["testpaths"]
+    assert {"solutions", "notebooks"} <= set(testpaths)
+    assert len(NOTEBOOKS) == 12 and [p.name for p in NOTEBOOKS[:6]] == [p.name for p in NOTEBOOKS[6:]]
+    conftest = (REPO_ROOT / "conftest.py").read_text()
+    assert 'path.suffix == ".ipynb"' in conftest and "tools\" / \"network_guard\"" in conftest
+    assert (GUARD / "sitecustomize.py").is_file()
+

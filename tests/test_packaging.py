@@ -105,3 +105,39 @@ def test_artifacts_folder_is_git_ignored():
 
 def test_running_python_is_in_range():
     assert (3, 10) <= sys.version_info[:2] <= (3, 12)
+
+
+# --------------------------------------------------------------------------------------------------
+# Two packages: `make lab` installs the student package only, `make test` the instructor package too
+# --------------------------------------------------------------------------------------------------
+def test_the_instructor_package_is_its_own_distribution():
+    meta = tomllib.loads((REPO_ROOT / "instructor" / "pyproject.toml").read_text())["project"]
+    assert meta["name"] == "labkit-instructor" and "labkit" in meta["dependencies"]
+    assert meta["scripts"] == {"labkit-instructor": "labkit_instructor.cli:main"}
+    student = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
+    assert student["tool"]["setuptools"]["packages"]["find"]["include"] == ["labkit*"]
+
+
+def _make_dry_run(target: str) -> str:
+    import shutil
+    import subprocess
+
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    # A stamp older than its prerequisites would not change the commands: -B shows every recipe.
+    run = subprocess.run(["make", "-n", "-B", target], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    return run.stdout
+
+
+def test_make_test_installs_the_instructor_package_and_make_lab_does_not():
+    assert "pip install --disable-pip-version-check --quiet --no-deps -e instructor" in _make_dry_run("test")
+    lab = _make_dry_run("lab")
+    assert "-e ." in lab and "instructor" not in lab
+
+
+@pytest.mark.parametrize("target, command", [("notebooks", "labkit-instructor sync --execute"),
+                                             ("check-notebooks", "labkit-instructor sync --check"),
+                                             ("release", "labkit-instructor release")])
+def test_the_maintainer_targets_call_the_instructor_command(target, command):
+    assert command in _make_dry_run(target)

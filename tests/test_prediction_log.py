@@ -179,7 +179,7 @@ def test_close_flushes_without_explicit_flush(path):
     assert lg.close().written == 3000
     assert count(path) == 3000
     assert lg.close().written == 3000  # closing twice is harmless
-    with pytest.raises(PredictionLogError, match="is closed"):
+    with pytest.raises(PredictionLogError, match=r"log\(\): logger: expected an open logger .* got <a closed logger>"):
         lg.log(rec(), 1.0)
 
 
@@ -302,7 +302,7 @@ def test_full_queue_raises_or_counts_but_never_drops_accepted(path):
                 try:
                     out = lg.log(rec(i), float(i))
                 except QueueFullError as exc:
-                    assert policy == "raise" and "max_queue=1" in str(exc) and "Fix:" in str(exc)
+                    assert policy == "raise" and "max_queue=1" in str(exc) and "Fix: raise max_queue" in str(exc)
                     out = None
                 accepted += out is not None
                 rejected += out is None
@@ -345,10 +345,14 @@ def test_full_queue_raises_or_counts_but_never_drops_accepted(path):
      r"prediction_ids: expected distinct ids, got 'a'"),
     (lambda lg: lg.log_feedback_batch(["p0", "zz"], [1.0, 2.0]), r"prediction_ids: expected ids logged to .* \['zz'\]"),
     (lambda lg: lg.log_feedback_batch(["p0"], [np.nan]), r"labels\[0\]: expected finite numbers, got nan"),
+    (lambda lg: lg.log_batch(pd.DataFrame([[0.1, 2, "x", 0.3]], columns=["temp", "hr", "weather", "temp"]), [1.0]),
+     r"features: expected a frame with unique column names, got <duplicated \['temp'\]>"),
+    (lambda lg: lg.log_feedback_batch(["p0"], [np.inf]), r"labels\[0\]: expected finite numbers, got inf. Fix: a NaN/inf"),
 ], ids=["missing-feature", "extra-feature", "short-sequence", "not-a-record", "nan-prediction", "text-prediction",
         "duplicate-id", "int-id", "bad-time", "unknown-observed", "unknown-feedback-id", "nan-label",
         "second-label", "batch-missing-column", "batch-inf", "batch-length", "batch-missing-time",
-        "batch-duplicate-ids", "feedback-batch-unknown", "feedback-batch-nan"])
+        "batch-duplicate-ids", "feedback-batch-unknown", "feedback-batch-nan", "batch-duplicate-columns",
+        "inf-label"])
 def test_malformed_records_get_clear_errors(path, call, match):
     with PredictionLogger(path, features=FEATURES) as lg:
         lg.log(rec(), 1.0, prediction_id="p0")

@@ -1,9 +1,11 @@
-"""Tests for labkit.release: the solution → student generator, normalisation and sync."""
+"""labkit_instructor.release: the solution → student generator, normalisation, sync of notebooks and
+recorded banks, and the recording of fallback tables."""
 from __future__ import annotations
 
 import copy
 import io
 import json
+import shutil
 import textwrap
 from pathlib import Path
 
@@ -11,11 +13,13 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output, new_raw_cell
 
-from labkit.exercises import collect_results
-from labkit.release import (
+from labkit.exercises import collect_results, load_bank
+from labkit_instructor.release import (
     ANSWER_PLACEHOLDER,
     KERNELSPEC,
+    MODEL_ANSWER_TAG,
     NOTEBOOK_GLOB,
+    check_exercise_cells,
     execute_solution,
     main,
     make_student_notebook,
@@ -328,24 +332,20 @@ def test_sync_needs_a_solutions_folder(tmp_path):
 
 
 NOTEBOOK_WITH_EXERCISE = [
+    "from labkit.exercises import check\nimport numpy as np",
     src('''
-        from labkit.exercises import Case, Exercise, check, register
-
-        def _mean(values):
-            return sum(values) / len(values)
-
-        register(Exercise("96.mean", "Mean of a list", _mean, [Case(args=([1, 2, 3],), label="1 2 3")]),
-                 replace=True)
-    '''),
-    src('''
-        def mean(values):
+        def psi_from_counts(reference_counts, current_counts, eps=1e-4):
             ### BEGIN SOLUTION
-            return sum(values) / len(values)
+            p = np.asarray(reference_counts, dtype=float)
+            q = np.asarray(current_counts, dtype=float)
+            p, q = p / p.sum(), q / q.sum()
+            p, q = np.where(p == 0, eps, p), np.where(q == 0, eps, q)
+            return float(np.sum((q - p) * np.log(q / p)))
             ### END SOLUTION
 
-        mean = check("96.mean", mean)
+        psi_from_counts = check("03.psi_from_counts", psi_from_counts)
     '''),
-    "import os\nprint(os.path.basename(os.getcwd()), mean([1, 2, 3]))  # NBVAL_CHECK_OUTPUT",
+    "import os\nprint(os.path.basename(os.getcwd()), 2.0)  # NBVAL_CHECK_OUTPUT",
 ]
 
 
@@ -366,7 +366,7 @@ def test_execute_solution_and_run_the_student_notebook(tmp_path):
     nbclient.NotebookClient(student, timeout=60, kernel_name="python3",
                             resources={"metadata": {"path": str(tmp_path)}}).execute()
     records = collect_results(student)
-    assert [(r["exercise"], r["status"]) for r in records] == [("96.mean", "not_attempted")]
+    assert [(r["exercise"], r["status"]) for r in records] == [("03.psi_from_counts", "not_attempted")]
     assert student.cells[2].outputs[0].text == f"{tmp_path.name} 2.0\n"
     json.dumps(student)  # the executed notebook is plain JSON
 
@@ -378,11 +378,96 @@ def test_repository_is_in_sync():
     """Passes with no solutions at all; lists every file to regenerate otherwise."""
     out_of_sync = sync(REPO_ROOT, check=True)
     assert out_of_sync == [], (
-        "run `python -m labkit.release sync` and commit the result; out of sync: "
+        "run `labkit-instructor sync` and commit the result; out of sync: "
         + ", ".join(str(p.relative_to(REPO_ROOT)) for p in out_of_sync)
     )
 
 
 @pytest.mark.parametrize("solution", SOLUTIONS, ids=[p.name for p in SOLUTIONS])
 def test_solution_and_student_notebook_in_sync(solution):
-    assert sync_notebook(solution, check=True) == [], "run `python -m labkit.release sync` and commit"
+    assert sync_notebook(solution, check=True) == [], "run `labkit-instructor sync` and commit"
+
+
+# --------------------------------------------------------------------------------------------------
+# Self-checked questions, the self-study variant, and the exercise cells against the answer key
+# --------------------------------------------------------------------------------------------------
+def test_an_answer_call_loses_its_choice_in_the_student_notebook():
+    source = src('''
+        answer("01.leak", "b")  # a, b or c
+        answer('01.shift', 0.26)
+        print(answer)  # not a call with a choice
+    ''')
+    out = make_student_notebook(new_notebook(cells=[new_code_cell(source, id="q")])).cells[0].source
+    assert out.splitlines() == ['answer("01.leak", None)  # a, b or c', "answer('01.shift', None)",
+                                "print(answer)  # not a call with a choice"]
+
+
+def test_the_self_study_variant_reveals_model_answers_behind_a_click():
+    nb = solution_notebook()
+    graded = make_student_notebook(nb)
+    study = make_student_notebook(nb, self_study=True)
+    assert [c.id for c in study.cells] == ["title", "exercise", "printed", "answer", "answer-model", "raw"]
+    reveal = cell(study, "answer-model")
+    assert reveal.metadata == {"tags": [MODEL_ANSWER_TAG]}
+    assert reveal.source.startswith("<details><summary>Model answer") and "because of drift" in reveal.source
+    assert cell(study, "exercise").source == cell(graded, "exercise").source  # code stays an exercise
+    assert not any("because of drift" in c.source for c in graded.cells)
+
+
+def test_the_exercise_cells_must_match_the_answer_key():
+    nb = read_notebook(REPO_ROOT / "solutions" / "05_alerting.ipynb")
+    check_exercise_cells(nb, "05")
+    renamed = copy.deepcopy(nb)
+    for c in renamed.cells:
+        c.source = c.source.replace("def held_for(values, threshold, n)", "def held_for(series, threshold, n)")
+    with pytest.raises(ValueError, match=r"05.held_for: the notebook's def takes \['series', 'threshold', 'n'\]"):
+        check_exercise_cells(renamed, "05")
+    dropped = copy.deepcopy(nb)
+    dropped.cells = [c for c in dropped.cells if 'check("05.apply_cooldown"' not in c.source]
+    with pytest.raises(ValueError, match=r"notebook 05 checks \['05.held_for'\], but"):
+        check_exercise_cells(dropped, "05")
+
+
+def test_sync_writes_the_bank_of_a_repository_with_labkit(tmp_path):
+    (tmp_path / "solutions").mkdir()
+    (tmp_path / "labkit" / "exercises").mkdir(parents=True)
+    shutil.copy(REPO_ROOT / "solutions" / "05_alerting.ipynb", tmp_path / "solutions")
+    written = sync(tmp_path)
+    bank_dir = tmp_path / "labkit" / "exercises" / "bank"
+    assert set(written) >= {bank_dir / "05.json", bank_dir / "05.npz"}
+    assert sync(tmp_path, check=True) == []
+    load_bank.cache_clear()
+    bank = load_bank("05", bank_dir)
+    assert list(bank.exercises) == ["05.held_for", "05.apply_cooldown"]
+    (bank_dir / "05.json").write_text("{}", encoding="utf-8")
+    assert sync(tmp_path, check=True) == [bank_dir / "05.json"]
+    load_bank.cache_clear()
+
+
+def test_recording_keeps_the_reference_result_of_every_call(tmp_path, monkeypatch):
+    """What `sync --execute` does inside the solution's kernel, done here in-process."""
+    import pandas as pd
+
+    import labkit.exercises as student
+    from labkit_instructor import bank
+    from labkit_instructor.exercises import get
+
+    monkeypatch.setattr(student, "check", student.check)  # start_recording replaces it; restored afterwards
+    bank.start_recording(str(tmp_path / "rec"))
+
+    def held_for(values, threshold, n):
+        return get("05.held_for").reference(values, threshold, n)
+
+    recorded = student.check("05.held_for", held_for)
+    values = pd.Series([1.0, 5.0, 6.0, 7.0, 0.0])
+    assert list(recorded(values, 4.0, 2)) == [False, False, True, True, False]
+    recorded(values, threshold=4.0, n=2)  # the same call again: recorded once
+    bank.finish_recording()
+    (entry,) = bank.read_recording(tmp_path / "rec")["05.held_for"]["entries"]
+    assert set(entry) == {"key", "sketch", "result"}
+
+    def wrong(values, threshold, n):
+        return values > threshold
+
+    disagreeing = student.check("05.held_for", wrong)  # fails its check: not wrapped, not recorded
+    assert getattr(disagreeing, "labkit_fallback", None) == "05.held_for"

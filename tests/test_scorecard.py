@@ -71,7 +71,7 @@ def test_scorecard_rows():
     (pd.Series([0.3], index=DAYS[:1]), truth_from([1]), TypeError, "expected booleans"),
     (pd.Series([True], index=DAYS[:1]), pd.DataFrame({"x": [1]}, index=DAYS[:1]), ValueError, "'drifted' column"),
     (pd.Series([True], index=DAYS[:1]), "truth", TypeError, "DriftRecord"),
-    (pd.Series([True], index=DAYS[5:6]), truth_from([1]), ValueError, "share no window"),
+    (pd.Series([True], index=DAYS[5:6]), truth_from([1]), ValueError, "flags: expected windows that the truth has"),
 ], ids=["list", "int-index", "missing", "floats", "no-drifted-column", "string-truth", "disjoint"])
 def test_bad_input_is_explained(flags, truth, error, match):
     with pytest.raises(error, match=match):
@@ -81,5 +81,23 @@ def test_bad_input_is_explained(flags, truth, error, match):
 def test_scorecard_bad_input():
     with pytest.raises(TypeError, match="truths"):
         scorecard(pd.DataFrame(), {})
-    with pytest.raises(KeyError, match="no flags for scenario 'x'"):
+    with pytest.raises(KeyError, match="expected flags for scenario 'x'"):
         scorecard({"y": pd.DataFrame()}, {"x": truth_from([1])})
+
+
+def test_hourly_flags_against_daily_truth_are_refused():
+    """A detector firing 1 hour in 24 used to score detection 1.0 against daily truth."""
+    hours = pd.date_range("2012-01-01", periods=24 * 4, freq="h")
+    flags = pd.Series(hours.hour == 0, index=hours)
+    with pytest.raises(ValueError, match=r"flags.index: expected starts of 'D' windows, got <times such as"):
+        score_detector(flags, truth_from([0, 0, 1, 1]))
+    with pytest.raises(ValueError, match=r"flags: expected windows as long as the truth's \(one every 1 days"):
+        score_detector(flags, truth_from([0, 0, 1, 1]), freq="h")
+    daily = flags.resample("D").max()  # what the error suggests
+    assert score_detector(daily, truth_from([0, 0, 1, 1])).detection_rate == 1.0
+
+
+def test_negative_freq_is_refused():
+    t = truth_from([0, 1])
+    with pytest.raises(ValueError, match="freq: expected a positive window length"):
+        score_detector(t["drifted"], t, freq="-1D")

@@ -207,6 +207,8 @@ def test_service_errors(quick, hourly, tmp_path):
         ServiceSpec(model_threads=0)
     with pytest.raises(ValueError, match=r"quality_window: expected a duration"):
         ServiceSpec(quality_window="a while")
+    with pytest.raises(ValueError, match=r"feature_window: expected a positive duration"):
+        ServiceSpec(feature_window="0D")
     with PredictionLogger(tmp_path / "other.sqlite", features=["temp"]) as other:
         with pytest.raises(ValueError, match=r"logger: expected a logger declared for the model's features"):
             ModelService(quick, logger=other)
@@ -235,3 +237,26 @@ def test_event_times_as_unix_seconds_mean_the_same_as_timestamps(service, hourly
     got = service.refresh_metrics(now="2012-08-02")
     assert got["missing"]["temp"] == 0.0 and not np.isnan(got["drift"]["temp"])  # all 24 rows in the window
     assert np.isnan(service.refresh_metrics(now="2012-08-01")["drift"]["temp"])   # none before it
+
+
+def test_completeness_gauge_counts_the_rows_that_arrived(quick, hourly, tmp_path):
+    day = hourly[(hourly["timestamp"] >= "2012-10-29") & (hourly["timestamp"] < "2012-10-30")]  # Hurricane Sandy
+    with ModelService(quick, log_path=tmp_path / "sandy.sqlite") as service:
+        service.predict(day)
+        got = service.refresh_metrics(now="2012-10-30")
+        assert got["completeness"] == pytest.approx(len(day) / 24) and len(day) < 24
+        assert value(service.exporter, "ml_data_completeness_ratio", model_version=service.model_version) == \
+            pytest.approx(len(day) / 24)
+    with ModelService(quick, log_path=tmp_path / "none.sqlite", spec=ServiceSpec(expected_every=None)) as service:
+        service.predict(day)
+        assert np.isnan(service.refresh_metrics(now="2012-10-30")["completeness"])
+
+
+def test_replay_reads_time_zone_aware_times(quick, hourly, tmp_path):
+    data = hourly[(hourly["timestamp"] >= "2012-11-03") & (hourly["timestamp"] < "2012-11-06")].copy()
+    data["timestamp"] = data["timestamp"].dt.tz_localize("UTC").dt.tz_convert("America/New_York")
+    with ModelService(quick, log_path=tmp_path / "tz.sqlite") as service:
+        result = replay(data, service=service, start="2012-11-03", end="2012-11-06", label_delay="1h", progress=False)
+        log = result.read_log()
+    assert result.n_predictions == len(data) == len(log) and result.n_steps == 3
+    assert log["event_time"].iloc[0] == pd.Timestamp("2012-11-03 00:00")  # stored in UTC, read back naive

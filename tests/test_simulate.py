@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import doctest
+import inspect
 import json
 import pickle
 import re
@@ -728,3 +729,66 @@ def test_prior_resample_direction_follows_the_sign(hourly, seed, severity):
 def test_docstring_examples_run():
     result = doctest.testmod(sim, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0 and result.attempted > 25
+
+
+# --------------------------------------------------------------------------- bad input never crashes obscurely
+
+
+def test_duplicate_or_case_colliding_columns_get_a_clear_error(hourly):
+    doubled = pd.concat([hourly, hourly[["temp"]]], axis=1)
+    with pytest.raises(ValueError, match=r"inject_covariate_shift\(\): df.columns: expected unique column names, "
+                                         r"got <duplicated \['temp'\]>"):
+        inject_covariate_shift(doubled, column="hum", start=START)
+    with pytest.raises(ValueError, match=r"compose\(\): df.columns: expected column names that differ in more"):
+        compose(hourly.assign(Temp=1.0), [{"injector": "missing", "column": "hum", "start": START}])
+
+
+def test_times_across_a_dst_change(hourly):
+    """Times in a zone with daylight saving: a start in the repeated or skipped hour is refused clearly."""
+    local = hourly["timestamp"].dt.tz_localize("America/New_York", nonexistent="shift_forward", ambiguous="NaT")
+    aware = hourly.assign(timestamp=local)[local.notna()].reset_index(drop=True)
+    out = inject_covariate_shift(aware, column="temp", start="2012-11-03", end="2012-11-06", pattern="gradual")
+    assert out.truth.affected_rows > 0 and out.truth.windows("D")["n_rows"].sum() == len(aware)
+    for start in ("2012-11-04 01:30", "2012-03-11 02:30"):  # the repeated hour, the skipped hour
+        with pytest.raises(ValueError, match=r"start: expected a time that exists once in America/New_York"):
+            inject_covariate_shift(aware, column="temp", start=start)
+    aware_start = inject_covariate_shift(aware, column="temp", start="2012-11-04 01:30-05:00").truth.start
+    assert aware_start == pd.Timestamp("2012-11-04 06:30", tz="UTC")
+
+
+@pytest.mark.parametrize("freq", ["-1D", "0D", "fortnight"])
+def test_windows_need_a_positive_frequency(hourly, freq):
+    truth = inject_covariate_shift(hourly, column="temp", start=START).truth
+    with pytest.raises(ValueError, match=r"DriftRecord.windows\(\): freq: expected a positive window length"):
+        truth.windows(freq)
+    with pytest.raises(ValueError, match=r"inject_prior_shift\(\): within: expected a positive window length"):
+        inject_prior_shift(hourly, start=START, within=freq)
+
+
+_ANYTHING = st.one_of(
+    st.none(), st.booleans(), st.integers(-10**20, 10**20), st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=6), st.lists(st.one_of(st.integers(-3, 30), st.text(max_size=3)), max_size=3),
+    st.dictionaries(st.sampled_from(["hr", "temp", 1, 3]), st.integers(-1, 30), max_size=2),
+    st.sampled_from([pd.Timestamp("2012-06-01"), pd.Timedelta("1D"), np.array([1.0, 2.0]), object(), b"x",
+                     "2012-06-01", "temp", "hum", "weathersit", "cnt", "timestamp", "D", "-1D", "recurring"]),
+)
+_VALID = {"column": "temp", "start": "2012-06-01", "mapping": {1: 3}, "new_name": "t2"}
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data())
+@pytest.mark.parametrize("name", sorted(INJECTORS))
+def test_any_argument_gives_a_result_or_a_house_error(hourly, name, data):
+    """Fuzzing each injector's arguments one at a time: never an AttributeError, KeyError or pandas' own."""
+    func = INJECTORS[name]
+    params = [p for p in inspect.signature(func).parameters if p != "df"]
+    kwargs = {p: v for p, v in _VALID.items() if p in params}
+    if name in ("unit_change", "scaling_change"):
+        kwargs["column"] = "temp"
+    kwargs[data.draw(st.sampled_from(params), label="argument")] = data.draw(_ANYTHING, label="value")
+    try:
+        out = func(hourly.iloc[-24 * 60:], **kwargs)
+    except (TypeError, ValueError) as exc:
+        assert HOUSE_FORM.match(str(exc)), f"not in the house form: {exc!r}"
+    else:
+        assert isinstance(out, Injected) and out.data.index.equals(hourly.index[-24 * 60:])

@@ -108,7 +108,7 @@ def test_drift_columns_come_from_drift_timeline():
     log, ref = make_log(), make_reference()
     w = windowed_metrics(log, reference=ref, freq="12h")
     tl = drift.drift_timeline(ref, log, time_col="event_time", freq="12h", columns=FEATURES,
-                              numerical=["temp"], categorical=["hr", "weather"],
+                              options=drift.DriftOptions(numerical=["temp"]), categorical=["hr", "weather"],
                               methods={"temp": ["wasserstein"], "hr": ["js_distance"], "weather": ["js_distance"]})
     wide = tl.pivot(index="window_start", columns="column", values="statistic")
     for f in FEATURES:
@@ -270,3 +270,29 @@ def test_property_performance_matches_regression_metrics(n, seed, freq):
             assert np.isnan(row["r2"])
         else:
             assert row["r2"] == pytest.approx(m["r2"], rel=1e-9, abs=1e-9)
+
+
+def test_completeness_counts_missing_rows_not_just_missing_values():
+    log = make_log(n_days=4)
+    log = log[~((log["event_time"] >= "2012-03-02 06:00") & (log["event_time"] < "2012-03-02 18:00"))]  # an outage
+    log = log[log["event_time"].dt.day != 3]  # a whole day without any record
+    w = windowed_metrics(log, spec=WindowSpec(include_empty=True))
+    assert w["completeness"].tolist() == [1.0, 0.5, 0.0, 1.0]
+    assert windowed_metrics(log)["completeness"].tolist() == [1.0, 0.5, 1.0]  # an absent window is not a complete one
+    six = windowed_metrics(log, freq="6h", spec=WindowSpec(include_empty=True))["completeness"]
+    assert six.tolist() == [1.0] * 4 + [1.0, 0.0, 0.0, 1.0] + [0.0] * 4 + [1.0] * 4
+    assert windowed_metrics(log, spec=WindowSpec(expected_every="30min"))["completeness"].tolist() == [0.5, 0.25, 0.5]
+    assert windowed_metrics(log, spec=WindowSpec(expected_every=None))["completeness"].isna().all()
+    with pytest.raises(ValueError, match=r"expected_every: expected a fixed duration such as 'h'"):
+        WindowSpec(expected_every="W")
+    with pytest.raises(ValueError, match=r"expected_every: expected a positive window length"):
+        WindowSpec(expected_every="-1h")
+
+
+def test_time_zone_aware_event_times_across_a_dst_change():
+    """Issue 16: tz-aware times across a DST change raised pandas' AmbiguousTimeError."""
+    t = pd.date_range("2012-11-03 00:00", periods=72, freq="h", tz="UTC").tz_convert("America/New_York")
+    log = pd.DataFrame({"event_time": t, "prediction": 1.0, "label": 2.0, "x": 0.5})
+    w = windowed_metrics(log, features=["x"])
+    assert w["n"].sum() == 72 and w.index.tz is None and w.index[0] == pd.Timestamp("2012-11-03")  # in UTC
+    assert (w["mae"] == 1.0).all()

@@ -1,32 +1,16 @@
-"""Self-checking exercises that never break a notebook.
+"""Self-checked exercises that never break a notebook: the checker only, no solutions.
 
-A student writes a function; :func:`check` runs it on the exercise's cases against a reference
-implementation, shows a one-line status (✅ passed, ❌ failed with the first difference, ⏳ not
-attempted yet) and returns the student's function when it passed, otherwise the reference, so the
-rest of the lab always runs::
-
-    regression_report = check("01.regression_report", regression_report)
-
-Exercise banks live in ``labkit.exercises.nb<NN>`` modules and are imported on the first lookup of
-an id starting with ``"<NN>."``. A bank registers exercises with :func:`register` or the
-:func:`exercise` decorator; :func:`evaluate` is the pure, display-free check that :func:`check` uses,
-and :func:`collect_results` reads the machine-readable records back out of an executed notebook.
+:func:`check` runs a student's function on visible cases against recorded outputs and shows ✅/❌/⏳; a
+missing or wrong function is replaced by the *fallback*, recorded results for the calls the notebook
+makes. :func:`hint`, :func:`progress` and :func:`answer` (self-checked questions) complete it.
 """
-from labkit.exercises import _core
-from labkit.exercises._core import (
-    MIME_TYPE,
-    Case,
-    CheckResult,
-    Exercise,
-    UnknownExerciseError,
-    check,
-    collect_results,
-    compare_values,
-    evaluate,
-    exercise,
-    exercise_ids,
-    get_exercise,
-    register,
-)
+from labkit.exercises._bank import (BANK_DIR, Bank, ExerciseNotDoneError, call_fingerprint, fingerprint, load_bank,
+                                    make_fallback, sketches_match)
+from labkit.exercises._check import (MIME_TYPE, CheckResult, UnknownExerciseError, answer, check, collect_results,
+                                     digest, evaluate, hint, progress, seal)
+from labkit.exercises._compare import compare_values
 
-__all__ = list(_core.__all__)  # the public names are listed once, in _core
+__all__ = ["check", "hint", "progress", "answer", "evaluate", "compare_values", "collect_results",
+           "CheckResult", "UnknownExerciseError", "ExerciseNotDoneError", "MIME_TYPE",  # for notebooks, then
+           "BANK_DIR", "Bank", "load_bank", "fingerprint", "call_fingerprint", "sketches_match",
+           "make_fallback", "digest", "seal"]  # for the instructor tools that write and read the banks

@@ -84,79 +84,114 @@ class StatusLimits:
 
 @dataclass(frozen=True)
 class DashboardSummary:
-    """The executive summary: ``current_error`` is the mean of the metric over the last ``recent``
-    labelled windows (NaN when none has labels), ``error_ratio`` its multiple of the baseline;
-    ``label_coverage`` the labelled share of the predictions shown; ``worst_feature``/``worst_drift``
-    the largest drift of the last window (``as_of``); ``status`` the icons of :data:`STATUS_ICONS`."""
+    """The executive summary of the windows ``start`` .. ``end`` (window starts), each number with the
+    windows it covers: ``current_error`` is the mean of the metric over the last labelled windows
+    ``error_windows`` (NaN when none has labels), ``period_error`` over every labelled window shown,
+    ``error_ratio`` the current error's multiple of the baseline. ``active_alerts`` is None while no
+    rule exists. ``worst_feature``/``worst_drift``: the largest drift in the last window (``end``).
+    ``quality``: the worst data-quality share of the period (missing values, out-of-range inputs or
+    missing rows, ``quality_signal``) and its window ``quality_window``. ``status``: the icons."""
 
-    as_of: pd.Timestamp
+    start: pd.Timestamp
+    end: pd.Timestamp
     current_error: float
+    error_windows: tuple
+    period_error: float
     baseline_error: float
     error_ratio: float
     predictions_served: int
     label_coverage: float
-    active_alerts: int
+    active_alerts: int | None
     worst_feature: str | None
     worst_drift: float
+    quality: float
+    quality_signal: str
+    quality_window: pd.Timestamp | None
     status: dict = field(default_factory=dict)
 
     def to_frame(self) -> pd.DataFrame:
-        """One row per headline number, for display."""
-        rows = [
-            ("current error", f"{self.current_error:.1f}", self.status.get("error", "")),
-            ("baseline error", f"{self.baseline_error:.1f}", ""),
-            ("error vs baseline", f"{self.error_ratio:.2f}×", self.status.get("error", "")),
-            ("predictions served", f"{self.predictions_served:,}", ""),
-            ("labels arrived", f"{self.label_coverage:.0%}", ""),
-            ("active alerts", str(self.active_alerts), "❌" if self.active_alerts else "✓"),
-            ("largest drift", f"{self.worst_feature or '-'} {self.worst_drift:.2f}", self.status.get("drift", "")),
-            ("data quality", "", self.status.get("data quality", "")),
-        ]
-        return pd.DataFrame(rows, columns=["signal", "value", "status"]).set_index("signal")
+        """The summary cards as a table: value, the windows it covers, status."""
+        rows = [(label, value, note.replace("\n", " · "), icon) for label, value, note, icon in _cards(self)]
+        return pd.DataFrame(rows, columns=["signal", "value", "windows", "status"]).set_index("signal")
+
+
+def _span(first, last) -> str:
+    return f"{first:%Y-%m-%d}" if first == last else f"{first:%Y-%m-%d} to {last:%Y-%m-%d}"
+
+
+def _alert_icon(active: int | None) -> str:
+    return "" if active is None else STATUS_ICONS["alert"] if active else STATUS_ICONS["ok"]
+
+
+def _worst_quality(w: pd.DataFrame) -> tuple[float, str, pd.Timestamp | None]:
+    """The worst data-quality share of any window: missing values, out-of-range inputs or missing rows."""
+    shares = pd.DataFrame({
+        "missing values": w.get("missing_share", pd.Series(np.nan, index=w.index)),
+        "out of range": w.get("out_of_range_share", pd.Series(np.nan, index=w.index)),
+        "missing rows": (1 - w.get("completeness", pd.Series(np.nan, index=w.index))).clip(lower=0),
+    }, index=w.index).astype(float)
+    if not shares.notna().any().any():
+        return 0.0, "no signal", None
+    signal = shares.max().idxmax()
+    return float(shares[signal].max()), signal, shares[signal].idxmax()
 
 
 def summary(windows: pd.DataFrame, *, baseline_mae: float, metric: str = "mae", recent: int = 7,
-            active_alerts: int = 0, limits: StatusLimits | None = None) -> DashboardSummary:
+            active_alerts: int | None = None, limits: StatusLimits | None = None) -> DashboardSummary:
     """The executive summary of a windowed-metrics frame.
 
     ``baseline_mae`` is the reference error (``get_baseline().metrics["mae"]``), compared with
-    ``metric`` ("mae" or "rmse"); ``recent`` labelled windows make the current error;
-    ``active_alerts`` is the number of alerts firing; ``limits`` sets where icons turn ⚠ and ❌.
+    ``metric`` ("mae" or "rmse") over the last ``recent`` labelled windows; ``active_alerts`` is the
+    number of alerts firing (None: no alert rules yet); ``limits`` sets where icons turn ⚠ and ❌.
+    Data quality is the worst window of the period, so a card never shows ✓ while a window shown
+    is out of bounds.
     """
     f, limits = "summary", limits if limits is not None else StatusLimits()
     w = _check_windows(windows, f)
     check_choice(metric, "metric", ("mae", "rmse"), func=f)
     check_number(baseline_mae, "baseline_mae", func=f, low=0, low_open=True, fix="pass get_baseline().metrics['mae']")
     check_int(recent, "recent", func=f, low=1)
-    errors = w[metric].dropna() if metric in w.columns else pd.Series(dtype=float)
+    if active_alerts is not None:
+        check_int(active_alerts, "active_alerts", func=f, low=0, fix="pass the number of alerts firing, or None")
+    errors = (w[metric] if metric in w.columns else w["n"] * np.nan).dropna()
     current = float(errors.tail(recent).mean()) if len(errors) else float("nan")
-    ratio = current / baseline_mae
     last = w.iloc[-1]
     drift_last = pd.Series({f: last[f"drift_{f}"] for f in _drift_features(w)}, dtype=float).dropna()
     worst = (str(drift_last.idxmax()), float(drift_last.max())) if len(drift_last) else (None, float("nan"))
-    quality = max(float(last.get("missing_share", 0) or 0), float(last.get("out_of_range_share", 0) or 0))
+    quality, signal, quality_window = _worst_quality(w)
     n_total = int(w["n"].sum())
-    labelled = int(w["n_labelled"].sum()) if "n_labelled" in w.columns else (
-        int(w["n"][w[metric].notna()].sum()) if metric in w.columns else 0)
+    labelled = int(w["n_labelled"].sum()) if "n_labelled" in w.columns else int(w["n"].loc[errors.index].sum())
     status = {
-        "error": STATUS_ICONS[_level(ratio, limits.error_warn, limits.error_alert)],
+        "error": STATUS_ICONS[_level(current / baseline_mae, limits.error_warn, limits.error_alert)],
         "drift": STATUS_ICONS[_level(worst[1], limits.drift_warn, limits.drift_alert)],
         "data quality": STATUS_ICONS[_level(quality, limits.quality_warn, limits.quality_alert)],
     }
     return DashboardSummary(
-        as_of=w.index[-1], current_error=current, baseline_error=float(baseline_mae), error_ratio=ratio,
-        predictions_served=n_total, label_coverage=labelled / n_total if n_total else float("nan"),
-        active_alerts=int(active_alerts), worst_feature=worst[0], worst_drift=worst[1], status=status)
+        start=w.index[0], end=w.index[-1], current_error=current,
+        error_windows=(errors.tail(recent).index[0], errors.index[-1]) if len(errors) else (),
+        period_error=float(errors.mean()) if len(errors) else float("nan"), baseline_error=float(baseline_mae),
+        error_ratio=current / baseline_mae, predictions_served=n_total,
+        label_coverage=labelled / n_total if n_total else float("nan"), active_alerts=active_alerts,
+        worst_feature=worst[0], worst_drift=worst[1], quality=quality, quality_signal=signal,
+        quality_window=quality_window, status=status)
+
+
+def _default_feature(w: pd.DataFrame, features: list[str]) -> str | None:
+    """The numerical feature that drifts most over the windows (calendar codes drift by construction)."""
+    kinds = w.attrs.get("kinds") or {}
+    numerical = [f for f in features if kinds.get(f) == "numerical"] or features
+    drift = w[[f"drift_{f}" for f in numerical]].mean().set_axis(numerical) if numerical else pd.Series(dtype=float)
+    return str(drift.idxmax()) if drift.notna().any() else (features[0] if features else None)
 
 
 def plot_dashboard(windows: pd.DataFrame, *, baseline_mae: float, metric: str = "mae", feature: str | None = None,
-                   last: int | None = None, active_alerts: int = 0, alert_times: Sequence | None = None,
+                   last: int | None = None, active_alerts: int | None = None, alert_times: Sequence | None = None,
                    compact: bool = False):
     """Draw the six-panel dashboard; return the matplotlib Figure.
 
     ``metric`` (a key of :data:`METRICS`) is drawn on the performance panel against the baseline;
     ``feature`` is highlighted in the drift heatmap and its freshness shown with data quality
-    (default: the feature with the largest drift); ``last`` keeps the last windows only
+    (default: the numerical feature with the largest drift); ``last`` keeps the last windows only
     (slice ``windows`` for another period); ``alert_times`` are marked on the performance panel.
     ``compact`` leaves out the summary panel and most legends: the figure the widget redraws.
     """
@@ -170,20 +205,17 @@ def plot_dashboard(windows: pd.DataFrame, *, baseline_mae: float, metric: str = 
     features = _drift_features(w)
     if feature is not None:
         check_choice(feature, "feature", features, func=f)
-    elif features:
-        drift = w[[f"drift_{name}" for name in features]].set_axis(features, axis=1)
-        feature = str(drift.max().idxmax()) if drift.notna().any().any() else features[0]
+    feature = feature or _default_feature(w, features)
     fig = plt.figure(figsize=_FIGSIZE[compact])
     grid, top = _layout(fig, compact)
     if not compact:  # 1 - executive summary
         ax = fig.add_subplot(grid[0, :])
         ax.axis("off")
-        drawable = {"❌": "✗"}  # matplotlib's default font has no ❌ glyph
         for i, (label, value, sub, icon) in enumerate(_cards(summary(w, baseline_mae=baseline_mae,
                                                                      active_alerts=active_alerts))):
             cx = 0.1 + i * 0.2
             ax.text(cx, 0.88, label, ha="center", fontsize=10, color="#455a64", transform=ax.transAxes)
-            ax.text(cx, 0.38, f"{value} {drawable.get(icon, icon)}".strip(), ha="center", fontsize=20,
+            ax.text(cx, 0.45, f"{value} {_GLYPH.get(icon, icon)}".strip(), ha="center", fontsize=18,
                     weight="bold", color=_TONE[icon], transform=ax.transAxes)
             ax.text(cx, 0.02, sub, ha="center", fontsize=9, color="#607d8b", transform=ax.transAxes)
         ax.set_title(f"{TITLE} · {w.index[0]:%Y-%m-%d} to {w.index[-1]:%Y-%m-%d}", fontsize=13, loc="left")
@@ -268,10 +300,12 @@ class _Panels:
         sub = grid[top + 1, 2].subgridspec(2, 1, hspace=0.45)
         ax = self.quality = fig.add_subplot(sub[0])
         self.quality_values = []
-        for name, label in [("missing_share", "missing"), ("out_of_range_share", "out of range")]:
-            if name in w.columns:
-                ax.plot(x, w[name], lw=1, label=label)
-                self.quality_values.append(column(name))
+        quality = {"missing values": column("missing_share"), "out of range": column("out_of_range_share"),
+                   "missing rows": 1 - column("completeness")}  # the last one: outages, missing hours
+        for label, values in quality.items():
+            if np.isfinite(values).any():
+                ax.plot(x, np.clip(values, 0, None), lw=1, label=label)
+                self.quality_values.append(values)
         self.ages = {f: w[f"age_{f}"].to_numpy(dtype=float) / 3600 for f in self.features
                      if f"age_{f}" in w.columns and w[f"age_{f}"].notna().any()}
         self.age_axis = self.age_line = None
@@ -279,18 +313,19 @@ class _Panels:
             self.age_axis = ax.twinx()
             (self.age_line,) = self.age_axis.plot(x, nan, color="#6a1b9a", lw=1, ls="--")
             self.age_axis.set_ylabel("hours", fontsize=8)
-        _title(ax, "Data quality" + (" (missing, out of range)" if compact else ""), fontsize=10)
+        _title(ax, "Data quality" + (" (missing values, out of range, missing rows)" if compact else ""), fontsize=10)
         if not compact:
             _legend(ax, fontsize=7, loc="upper left")
         ax.tick_params(axis="x", labelbottom=False)
         ax = self.health = fig.add_subplot(sub[1], sharex=self.quality)
-        self.latency_values = []
-        for name, label in [("latency_p50", "p50"), ("latency_p95", "p95"), ("latency_p99", "p99")]:
-            if name in w.columns:
-                ax.plot(x, w[name] * 1000, lw=1, label=label)
-                self.latency_values.append(column(name) * 1000)
+        latency = {label: column(f"latency_{label}") * 1000 for label in ("p99", "p95", "p50")}
+        same = np.allclose(latency["p99"], latency["p50"], equal_nan=True)  # one request per window
+        self.latency_values = [latency["p50"]] if same else list(latency.values())
+        for label, style in [("p50", "-")] if same else [("p99", ":"), ("p95", "--"), ("p50", "-")]:
+            ax.plot(x, latency[label], lw=1.2, ls=style, label="p50 = p95 = p99" if same else label)
         ax.set_ylabel("latency (ms)", fontsize=8)
-        _title(ax, "System health" + (" (p50, p95, p99)" if compact else ""), fontsize=10)
+        _title(ax, "System health" + ((": one request per window" if same else " (p50 —, p95 --, p99 ··)")
+                                      if compact else ""), fontsize=10)
         if not compact:
             _legend(ax, fontsize=7, loc="upper left", ncols=3)
         ax.tick_params(axis="x", labelrotation=30)
@@ -318,13 +353,14 @@ class _Panels:
                 if name == metric and not line.get_label().startswith("_"):
                     shown.append(line)
         references = {"mae": [self.baseline_mae, 1.5 * self.baseline_mae], "bias": [0.0]}.get(metric, [])
-        _fit_y(self.perf, self.metric_values[metric][visible], references)
+        _fit_y(self.perf, self.metric_values[metric][visible], references, headroom=0.3)
         self.perf.legend(handles=shown, fontsize=8, loc="upper left")
         _title(self.perf, f"Performance: {label}")
 
-        _fit_y(self.dist, *(v[visible] for v in self.dist_values))
-        _fit_y(self.quality, *(v[visible] for v in self.quality_values))
-        _fit_y(self.health, *(v[visible] for v in self.latency_values))
+        room = 0.0 if self.compact else 0.35  # the full figure's legends sit above the curves
+        _fit_y(self.dist, *(v[visible] for v in self.dist_values), headroom=room)
+        _fit_y(self.quality, *(v[visible] for v in self.quality_values), headroom=room)
+        _fit_y(self.health, *(v[visible] for v in self.latency_values), headroom=room / 2)
 
         if self.features:
             self.heat.set_xlim(first, n)
@@ -344,7 +380,7 @@ class _Panels:
                 _fit_y(self.age_axis, age[visible])
 
 
-def _fit_y(ax, *arrays, margin: float = 0.05) -> None:
+def _fit_y(ax, *arrays, margin: float = 0.05, headroom: float = 0.0) -> None:
     """Set the y limits to the finite values of ``arrays`` (what autoscaling would do for the
     visible windows only) with a small margin."""
     values = np.concatenate([np.ravel(np.asarray(a, dtype=float)) for a in arrays]) if arrays else np.array([])
@@ -354,7 +390,7 @@ def _fit_y(ax, *arrays, margin: float = 0.05) -> None:
         return
     lo, hi = float(values.min()), float(values.max())
     pad = (hi - lo) * margin if hi > lo else max(abs(hi), 1.0) * 0.1
-    ax.set_ylim(lo - pad, hi + pad)
+    ax.set_ylim(lo - pad, hi + pad + (hi - lo + 2 * pad) * headroom)  # headroom: room for a legend
 
 
 
@@ -394,16 +430,26 @@ def _legend(ax, **kwargs) -> None:
         ax.legend(**kwargs)
 
 
+_GLYPH = {"❌": "✗"}  # what fonts without emoji (matplotlib's, headless browsers') can draw
+
+
 def _cards(s: DashboardSummary) -> list[tuple[str, str, str, str]]:
-    """The summary cards: (label, value, note, status icon)."""
+    """The summary cards: (label, value, note saying which windows, status icon)."""
+    recent = f"{s.error_windows[0]:%m-%d} to {s.error_windows[1]:%m-%d}" if s.error_windows else "none yet"
+    quality = (f"worst: {s.quality_signal}\non {s.quality_window:%Y-%m-%d}"
+               if s.quality_window is not None else "no data-quality columns")
     return [
-        ("Error (last 7 labelled)", f"{s.current_error:.1f}", f"baseline {s.baseline_error:.1f} · {s.error_ratio:.2f}×",
+        ("Error, last labelled windows", f"{s.current_error:.1f}",
+         f"{recent} · whole period {s.period_error:.1f}\nbaseline {s.baseline_error:.1f} · {s.error_ratio:.2f}×",
          s.status["error"]),
-        ("Predictions served", f"{s.predictions_served:,}", f"labels arrived {s.label_coverage:.0%}", ""),
-        ("Active alerts", str(s.active_alerts), "", "❌" if s.active_alerts else "✓"),
-        ("Drift", f"{s.worst_drift:.2f}" if s.worst_feature else "-", f"largest: {s.worst_feature or '-'}",
-         s.status["drift"]),
-        ("Data quality", "", f"as of {s.as_of:%Y-%m-%d %H:%M}", s.status["data quality"]),
+        ("Predictions served", f"{s.predictions_served:,}",
+         f"{s.start:%Y-%m-%d} to {s.end:%Y-%m-%d}\nlabels arrived {s.label_coverage:.0%}", ""),
+        ("Active alerts", "no rules yet" if s.active_alerts is None else str(s.active_alerts), "now",
+         _alert_icon(s.active_alerts)),
+        ("Largest drift, last window", f"{s.worst_drift:.2f}" if s.worst_feature else "-",
+         f"{s.worst_feature or '-'} on {s.end:%Y-%m-%d}", s.status["drift"]),
+        ("Data quality, every window", f"{s.quality:.0%}" if s.quality_window is not None else "-", quality,
+         s.status["data quality"]),
     ]
 
 
@@ -411,15 +457,16 @@ def _cards_html(s: DashboardSummary) -> str:
     """The summary cards as HTML (the widget shows them above the figure)."""
     cells = "".join(
         f"<div style='flex:1;text-align:center'><div style='color:#455a64'>{html.escape(label)}</div>"
-        f"<div style='font-size:1.6em;font-weight:bold;color:{_TONE[icon]}'>{html.escape(f'{value} {icon}'.strip())}"
-        f"</div><div style='color:#607d8b;font-size:0.85em'>{html.escape(note)}</div></div>"
+        f"<div style='font-size:1.6em;font-weight:bold;color:{_TONE[icon]}'>"
+        f"{html.escape(f'{value} {_GLYPH.get(icon, icon)}'.strip())}</div>"
+        f"<div style='color:#607d8b;font-size:0.85em'>{html.escape(note).replace(chr(10), '<br>')}</div></div>"
         for label, value, note, icon in _cards(s))
-    return (f"<div style='font-size:1.1em;margin:4px 0'>{html.escape(TITLE)} · {s.as_of:%Y-%m-%d}</div>"
+    return (f"<div style='font-size:1.1em;margin:4px 0'>{html.escape(TITLE)} · {_span(s.start, s.end)}</div>"
             f"<div style='display:flex;gap:8px'>{cells}</div>")
 
 
 def dashboard_widget(windows: pd.DataFrame, *, baseline_mae: float, alert_times: Sequence | None = None,
-                     active_alerts: int = 0):
+                     active_alerts: int | None = None):
     """The dashboard with controls for the windows shown, the feature and the metric.
 
     Returns an ``ipywidgets.VBox`` (controls, summary cards as HTML, a status line, the image). The
@@ -434,9 +481,10 @@ def dashboard_widget(windows: pd.DataFrame, *, baseline_mae: float, alert_times:
     w = _check_windows(windows, "dashboard_widget")
     summary(w, baseline_mae=baseline_mae)  # explains a bad baseline_mae before any widget is built
     features = _drift_features(w) or ["-"]
+    default = _default_feature(w, _drift_features(w)) or "-"
     n = len(w)
     last = widgets.IntSlider(value=n, min=min(7, n), max=n, description="windows", continuous_update=False)
-    feature = widgets.Dropdown(options=features, value=features[0], description="feature")
+    feature = widgets.Dropdown(options=features, value=default, description="feature")
     metric = widgets.Dropdown(options=list(METRICS), value="mae", description="metric")
     image, cards, status = widgets.Image(format="png", layout=widgets.Layout(width="100%")), widgets.HTML(), widgets.HTML()
     fig = Figure(figsize=_FIGSIZE[True])  # not a pyplot figure: it must not be shown inline by itself
@@ -462,7 +510,7 @@ def dashboard_widget(windows: pd.DataFrame, *, baseline_mae: float, alert_times:
 
 
 def export_html(windows: pd.DataFrame, path, *, baseline_mae: float, alert_times: Sequence | None = None,
-                active_alerts: int = 0, metrics: Sequence[str] = ("mae", "bias")) -> Path:
+                active_alerts: int | None = None, metrics: Sequence[str] = ("mae", "bias")) -> Path:
     """Write the dashboard as one self-contained HTML file (images embedded, opens offline), atomically;
     one dashboard image per metric of ``metrics``. Returns the path."""
     import matplotlib.pyplot as plt

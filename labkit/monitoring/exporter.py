@@ -47,6 +47,7 @@ METRIC_NAMES = {
     "ml_model_mae": "gauge",
     "ml_model_rmse": "gauge",
     "ml_label_coverage_ratio": "gauge",
+    "ml_data_completeness_ratio": "gauge",
     "ml_feature_drift_score": "gauge",
     "ml_feature_missing_ratio": "gauge",
     "ml_feature_age_seconds": "gauge",
@@ -96,6 +97,8 @@ class MetricsExporter:
                           version, registry=r),
             "label_coverage": Gauge("ml_label_coverage_ratio", "Share of recent predictions whose label arrived",
                                     version, registry=r),
+            "completeness": Gauge("ml_data_completeness_ratio", "Records received / expected in the latest window "
+                                  "(missing rows, e.g. an outage)", version, registry=r),
         }
         self.feature_quality = {  # the per-feature gauges, by the keyword of set_feature_quality
             "drift": Gauge("ml_feature_drift_score", "Drift score of the latest window against the reference",
@@ -141,9 +144,10 @@ class MetricsExporter:
         for v in values[finite].tolist():
             hist.observe(v)
 
-    def set_model_quality(self, model_version: str, *, r2=None, mae=None, rmse=None, label_coverage=None) -> None:
+    def set_model_quality(self, model_version: str, *, r2=None, mae=None, rmse=None, label_coverage=None,
+                          completeness=None) -> None:
         """Set the model's gauges (None or NaN: unknown, exported as NaN); other versions' gauges go away."""
-        given = {"r2": r2, "mae": mae, "rmse": rmse, "label_coverage": label_coverage}
+        given = {"r2": r2, "mae": mae, "rmse": rmse, "label_coverage": label_coverage, "completeness": completeness}
         for key, gauge in self.quality.items():
             self._show(gauge, {model_version: _number_or_nan(given[key], key, "set_model_quality")})
 
@@ -175,7 +179,7 @@ class MetricsExporter:
         perf = labelled.iloc[-1] if len(labelled) else {}
         last = windows.iloc[-1]
         self.set_model_quality(model_version, r2=perf.get("r2"), mae=perf.get("mae"), rmse=perf.get("rmse"),
-                               label_coverage=last["label_coverage"])
+                               label_coverage=last["label_coverage"], completeness=last.get("completeness"))
         features = windows.attrs.get("features") or [c[6:] for c in windows.columns if c.startswith("drift_")]
         self.set_feature_quality(**{key: {f: last[f"{key}_{f}"] for f in features if f"{key}_{f}" in windows.columns}
                                     for key in ("drift", "missing", "age")})

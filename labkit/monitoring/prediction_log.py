@@ -41,10 +41,12 @@ import operator
 import os
 import random
 import re
+import signal
 import sqlite3
 import threading
 import time
 import uuid
+import weakref
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
@@ -115,7 +117,8 @@ class LogPolicy:
     :class:`InvalidRecordError` (``"raise"``) or is counted in ``stats.invalid`` (``"count"``).
     ``retries``: attempts after the first before a batch goes to the dead-letter file;
     ``backoff``: the first wait between them (doubling, at most 2 s); ``busy_timeout``: seconds
-    SQLite waits for another connection's lock, per attempt.
+    SQLite waits for another connection's lock, per attempt. ``handle_signals``: SIGTERM, SIGINT and
+    SIGHUP flush every open logger first (for up to 10 s each), then do what they did before.
     """
 
     batch_size: int = 5000
@@ -126,6 +129,7 @@ class LogPolicy:
     retries: int = 5
     backoff: float = 0.05
     busy_timeout: float = 0.25
+    handle_signals: bool = True
 
     def __post_init__(self):
         f = "LogPolicy"
@@ -147,7 +151,8 @@ class LogStats:
     ``invalid``: malformed records counted under ``on_invalid="count"``, plus rows the database
     refused (dead-lettered). ``failed``: accepted records the database did not take after all
     retries (dead-lettered). ``retries``/``errors``: database attempts retried / batches given up.
-    ``problems``: the first messages about refused or failed records.
+    ``unsaved``: failed or refused records the dead-letter file could not take either (they are only in
+    Python's log). ``problems``: the first messages about refused or failed records.
     """
 
     accepted: int
@@ -160,6 +165,7 @@ class LogStats:
     retries: int
     errors: int
     last_error: str | None
+    unsaved: int = 0
     problems: tuple = field(default=(), repr=False)
     dead_letter: str = field(default="", repr=False)
     writer_alive: bool = True
@@ -198,7 +204,6 @@ class _Counter:
         return int(repr(self._count)[6:-1]) + self._extra  # itertools.count's repr is "count(N)"
 
 
-
 def resolve_log_path(path=None, name: str = "predictions.sqlite") -> Path:
     """Where a log lives: ``artifacts_dir("logs") / name`` by default; relative paths go there too.
 
@@ -224,10 +229,7 @@ def _epoch(value, argument: str, func: str = "log") -> float:
         except (ValueError, TypeError, OverflowError) as exc:
             raise _invalid(func, argument, "a time (datetime, ISO string or Unix seconds) in 1678..2261", value,
                            f"pass e.g. '2012-06-01 08:00' ({exc})") from None
-        if ts is pd.NaT:
-            seconds = math.nan
-        else:
-            seconds = (ts.tz_convert("UTC").tz_localize(None) if ts.tzinfo is not None else ts).value / 1e9
+        seconds = math.nan if ts is pd.NaT else ts.timestamp()  # naive times are UTC
     if not _MIN_SECONDS < seconds < _MAX_SECONDS:  # NaN fails too
         raise _invalid(func, argument, "a real time in 1678..2261 (numbers are Unix seconds)", value,
                        "pass seconds, not milliseconds (divide by 1000); a missing time cannot be logged")
@@ -270,19 +272,43 @@ def epoch_seconds(values, n: int, *, argument: str = "times", func: str = "epoch
     return out
 
 
+class _Bytes:
+    """Bytes in a record: SQLite would keep a blob the log cannot read back. sqlite3 cannot bind this
+    wrapper, so the writer isolates the record and dead-letters it with the reason."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: bytes):
+        self.value = value
+
+    def __repr__(self) -> str:
+        return repr(self.value)
+
+
 def _plain(value):
-    """A value sqlite3 (and JSON) stores as it is: numpy scalars become Python, NaN NULL, times text."""
-    if value is None or isinstance(value, (str, int, float, bytes)):
+    """A value sqlite3 stores as it is: numpy scalars become Python, NaN NULL, times ISO text, bytes
+    a :class:`_Bytes`, other objects their str()."""
+    if isinstance(value, (bytes, bytearray)):
+        return _Bytes(bytes(value))
+    if value is None or isinstance(value, (str, int, float)):
         if isinstance(value, float):
             return float(value) if math.isfinite(value) else None
         return int(value) if isinstance(value, int) else value  # bool and numpy-int subclasses -> int
     if isinstance(value, np.generic):
         return _plain(value.item())
-    if isinstance(value, pd.Timestamp):
+    if isinstance(value, (pd.Timestamp, datetime.date)):
         return value.isoformat()
-    if value is pd.NaT or value is pd.NA:
-        return None
-    return str(value)
+    return None if value is pd.NaT or value is pd.NA else str(value)
+
+
+def _unstorable(row) -> str | None:
+    """Why SQLite would refuse or mangle a value of ``row`` (None when it stores them all)."""
+    for v in row:
+        if isinstance(v, _Bytes):
+            return f"bytes {v.value[:20]!r} cannot be stored: decode them to str before logging"
+        if isinstance(v, int) and not -2 ** 63 <= v < 2 ** 63:
+            return f"int {v} does not fit SQLite's 64 bits: log it as a str (e.g. a hash) or a float"
+    return None
 
 
 def _observed_json(observed_at, features, func: str) -> str | None:
@@ -319,9 +345,9 @@ def _check_features(features) -> tuple[str, ...]:
     return names
 
 
-# What the database may refuse one row for (a bad value or a duplicated id): the row is dead-lettered alone.
+# Why the database may refuse one row (a value it cannot store, a duplicated id): the row is dead-lettered alone.
 _ROW_ERRORS = (sqlite3.IntegrityError, sqlite3.InterfaceError, sqlite3.ProgrammingError, OverflowError,
-               UnicodeEncodeError)
+               UnicodeEncodeError, ValueError)
 
 
 def _connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
@@ -331,8 +357,10 @@ def _connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
 def _read_features(con: sqlite3.Connection) -> tuple[str, ...] | None:
     try:
         row = con.execute("SELECT value FROM meta WHERE key = ?", ("features",)).fetchone()
-    except sqlite3.OperationalError:
-        return None
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):
+            return None
+        raise
     return tuple(json.loads(row[0])) if row else None
 
 
@@ -382,6 +410,32 @@ class _InsertSQL:
 
 
 
+_OPEN_LOGGERS: weakref.WeakSet = weakref.WeakSet()
+_PREVIOUS_HANDLERS: dict = {}
+_SIGNAL_FLUSH_SECONDS = 10.0
+
+
+def _flush_on_signal(signum, frame):
+    """Flush every open logger, then let the signal do what it did before (by default: end the process)."""
+    for lg in list(_OPEN_LOGGERS):
+        lg._wait_for_writer(_SIGNAL_FLUSH_SECONDS)
+    previous = _PREVIOUS_HANDLERS.get(signum)
+    if callable(previous):  # e.g. Python's SIGINT handler, which raises KeyboardInterrupt
+        previous(signum, frame)
+    elif previous != signal.SIG_IGN:
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+
+
+def _install_signal_handlers() -> None:
+    """Once per process, from the main thread (the only one Python lets set handlers)."""
+    if _PREVIOUS_HANDLERS or threading.current_thread() is not threading.main_thread():
+        return
+    for name in ("SIGTERM", "SIGINT", "SIGHUP"):
+        if hasattr(signal, name):
+            _PREVIOUS_HANDLERS[getattr(signal, name)] = signal.signal(getattr(signal, name), _flush_on_signal)
+
+
 class PredictionLogger:
     """Log predictions and late labels from any number of threads, without blocking them.
 
@@ -428,7 +482,8 @@ class PredictionLogger:
         # writer-side state (touched by the writer thread only, read as snapshots)
         self._written = self._failed = self._invalid_at_write = self._retries = self._errors = self._done = 0
         self._last_error: str | None = None
-        self._reported_failed = self._reported_invalid = 0
+        self._reported_failed = self._reported_invalid = self._unsaved = 0
+        self._unsaved_error: str | None = None
         self._con: sqlite3.Connection | None = None
         self._queue: collections.deque = collections.deque()
         self._wake = threading.Event()
@@ -437,6 +492,9 @@ class PredictionLogger:
         self._writer = threading.Thread(target=self._run, name=f"PredictionLogger({self.path.name})", daemon=True)
         self._writer.start()
         atexit.register(self._close_at_exit)
+        _OPEN_LOGGERS.add(self)
+        if self.policy.handle_signals:
+            _install_signal_handlers()
 
     # ------------------------------------------------------------------ set-up
     def _open_database(self, features) -> tuple[str, ...]:
@@ -488,8 +546,8 @@ class PredictionLogger:
         self._entered.inc()
         try:
             if self._closed:
-                raise PredictionLogError(f"the logger for {self.path} is closed; nothing more can be logged. "
-                                         "Fix: create a new PredictionLogger (or log inside its `with` block).")
+                raise fail("log", "logger", f"an open logger for {self.path.name}", "<a closed logger>",
+                           "create a new PredictionLogger (or log inside its `with` block)", PredictionLogError)
             if len(self._queue) >= self.policy.max_queue and not self._wait_for_room():
                 return self._reject(n)
             self._accepted.inc() if n == 1 else self._accepted.add(n)
@@ -509,9 +567,10 @@ class PredictionLogger:
 
     def _reject(self, n: int) -> bool:
         p = self.policy
-        msg = (f"the logging queue stayed full ({len(self._queue)} items, max_queue={p.max_queue}) for "
-               f"{p.block_timeout} s; {n} record(s) were not accepted. Fix: raise max_queue or block_timeout, log "
-               f"less (sample_rate), or check the database (retries={self._retries}, last_error={self._last_error!r})")
+        msg = str(fail("log", "queue", f"room within {p.block_timeout} s (max_queue={p.max_queue})",
+                       f"<{len(self._queue)} items waiting; {n} record(s) not accepted>",
+                       "raise max_queue or block_timeout, log less (sample_rate), or check the database "
+                       f"(retries={self._retries}, last_error={self._last_error!r})"))
         with self._count_lock:
             self._rejected += n
             if len(self._problems) < _MAX_PROBLEMS:
@@ -648,6 +707,10 @@ class PredictionLogger:
         if not isinstance(frame, pd.DataFrame):
             raise _invalid(f, "features", "a pandas DataFrame with one row per prediction", f"<{type(frame).__name__}>",
                            "use log() for a single record, or pd.DataFrame(rows)")
+        if frame.columns.duplicated().any():
+            raise _invalid(f, "features", "a frame with unique column names",
+                           f"<duplicated {sorted(set(frame.columns[frame.columns.duplicated()]))}>",
+                           "rename or drop the duplicated columns")
         missing = [n for n in self.features if n not in frame.columns]
         if missing:
             raise _invalid(f, "features", f"a frame holding every declared feature {list(self.features)}",
@@ -768,16 +831,26 @@ class PredictionLogger:
         if not self._writer.is_alive():
             if self._closed:
                 return self.stats
-            raise PredictionLogError(f"the writer thread of {self.path} is not running; pending records: "
-                                     f"{self.stats.pending}. Fix: see the log for its error and create a new logger.")
+            raise fail("flush", "logger", "a running writer thread", f"<stopped, {self.stats.pending} record(s) "
+                       "pending>", "see the log for its error and create a new logger", PredictionLogError)
+        if not self._wait_for_writer(timeout):
+            raise fail("flush", "timeout", "enough seconds to write what is queued", timeout,
+                       f"wait longer ({self.stats.pending} record(s) pending for {self.path.name}), or check "
+                       "stats.retries and stats.last_error", PredictionLogError)
+        self._raise_new_problems()
+        return self.stats
+
+    def _wait_for_writer(self, timeout: float | None) -> bool:
+        """True once the writer has handled everything queued before this call (or has stopped), False
+        after ``timeout`` seconds. Takes no lock: safe in a signal handler."""
         done = threading.Event()
         self._queue.append((0, _MARKER, done))
         self._wake.set()
-        if not done.wait(timeout):
-            raise PredictionLogError(f"flush() timed out after {timeout} s with {self.stats.pending} record(s) pending "
-                                     f"for {self.path}. Fix: wait longer, or check stats.retries / last_error.")
-        self._raise_new_problems()
-        return self.stats
+        deadline = math.inf if timeout is None else time.monotonic() + timeout
+        while not done.wait(min(0.05, max(deadline - time.monotonic(), 0))):
+            if not self._writer.is_alive() or time.monotonic() >= deadline:
+                return not self._writer.is_alive()
+        return True
 
     def close(self, timeout: float | None = None) -> LogStats:
         """Flush, stop the writer and release the file; safe to call twice. Returns the final stats."""
@@ -785,14 +858,16 @@ class PredictionLogger:
             if not self._closed:
                 self._closed = True
                 atexit.unregister(self._close_at_exit)
+                _OPEN_LOGGERS.discard(self)
                 while not self._entered.value == self._exited.value:  # callers between closed-check and append
                     time.sleep(0.0001)
                 self._queue.append((0, _STOP, None))
                 self._wake.set()
                 self._writer.join(timeout)
                 if self._writer.is_alive():
-                    raise PredictionLogError(f"close() timed out after {timeout} s with {self.stats.pending} "
-                                             f"record(s) pending for {self.path}; the writer keeps trying.")
+                    raise fail("close", "timeout", "enough seconds to write what is queued", timeout,
+                               f"wait longer: the writer keeps trying ({self.stats.pending} record(s) pending)",
+                               PredictionLogError)
         self._raise_new_problems()
         return self.stats
 
@@ -800,10 +875,13 @@ class PredictionLogger:
         failed, invalid = self._failed, self._invalid_at_write
         if failed > self._reported_failed:
             new, self._reported_failed = failed - self._reported_failed, failed
+            where = f"They are saved in {self.dead_letter_path}." if not self._unsaved else (
+                f"{self._unsaved} record(s) could not be saved in {self.dead_letter_path} either "
+                f"({self._unsaved_error}): they are only in Python's log (logger {__name__!r}, level CRITICAL).")
             raise WriteFailedError(
                 f"{new} record(s) could not be written to {self.path} after {self.policy.retries} retries (last "
-                f"error: {self._last_error}). They are saved in {self.dead_letter_path}. Fix: check that the file is "
-                "writable and not locked by another program, then re-import them.")
+                f"error: {self._last_error}). {where} Fix: check that the disk has room and the file is writable and "
+                "not locked by another program, then re-import them.")
         if invalid > self._reported_invalid and self.policy.on_invalid == "raise":
             new, self._reported_invalid = invalid - self._reported_invalid, invalid
             raise InvalidRecordError(
@@ -837,7 +915,8 @@ class PredictionLogger:
         return LogStats(
             accepted=accepted, written=self._written, pending=max(accepted - self._done, 0), rejected=rejected,
             sampled_out=self._sampled_out.value, invalid=invalid + self._invalid_at_write, failed=self._failed,
-            retries=self._retries, errors=self._errors, last_error=self._last_error, problems=problems,
+            retries=self._retries, errors=self._errors, last_error=self._last_error, unsaved=self._unsaved,
+            problems=problems,
             dead_letter=str(self.dead_letter_path), writer_alive=self._writer.is_alive(), closed=self._closed)
 
     @property
@@ -927,10 +1006,14 @@ class PredictionLogger:
                 for table, sql, rows in (("predictions", self._prediction_sql.one, pred_rows),
                                          ("feedback", self._feedback_sql.one, fb_rows)):
                     for row in rows:
+                        reason = _unstorable(row)
                         try:
-                            con.execute(sql, tuple(_plain(v) for v in row))
+                            if reason is None:
+                                con.execute(sql, row)
                         except _ROW_ERRORS as exc:
-                            refused.append((table, row, f"{type(exc).__name__}: {exc}"))
+                            reason = f"{type(exc).__name__}: {exc}"
+                        if reason is not None:
+                            refused.append((table, row, reason))
             con.execute("COMMIT")
         except BaseException:
             with contextlib.suppress(sqlite3.Error):
@@ -983,17 +1066,19 @@ class PredictionLogger:
         self._dead_letter([("predictions", r, reason) for r in pred_rows] + [("feedback", r, reason) for r in fb_rows])
 
     def _dead_letter(self, entries):
-        pred_cols = _FIXED_COLUMNS + self.features
+        pred_cols, saved = _FIXED_COLUMNS + self.features, 0
         try:
             with open(self.dead_letter_path, "a", encoding="utf-8") as fh:
                 for table, row, reason in entries:
-                    cols = pred_cols if table == "predictions" else _FEEDBACK_COLUMNS
-                    record = {c: _plain(v) for c, v in zip(cols, row)}
+                    record = dict(zip(pred_cols if table == "predictions" else _FEEDBACK_COLUMNS, map(_plain, row)))
                     fh.write(json.dumps({"table": table, "reason": reason, "record": record}, default=repr) + "\n")
-        except OSError as exc:  # last resort: the records go to the log itself
-            logger.critical("prediction log: cannot write the dead-letter file %s (%s); lost records follow: %r",
-                            self.dead_letter_path, exc, entries)
-
+                    fh.flush()  # so that a full disk is noticed line by line and the count below is exact
+                    saved += 1
+        except OSError as exc:  # last resort: the records go to Python's log, and flush() says so
+            self._unsaved += len(entries) - saved
+            self._unsaved_error = f"{type(exc).__name__}: {exc}"
+            logger.critical("prediction log: cannot write the dead-letter file %s (%s); the records follow: %r",
+                            self.dead_letter_path, exc, entries[saved:])
 
 
 def _open_for_reading(path) -> tuple[sqlite3.Connection, tuple[str, ...]]:
@@ -1001,8 +1086,17 @@ def _open_for_reading(path) -> tuple[sqlite3.Connection, tuple[str, ...]]:
     if not p.exists():
         raise fail("read_log", "path", "a prediction log", str(p), "pass the file a PredictionLogger wrote "
                    "(logger.path); this one does not exist", FileNotFoundError)
-    con = sqlite3.connect(f"file:{p}?mode=ro", uri=True, timeout=5.0)
-    features = _read_features(con)
+    try:
+        con = sqlite3.connect(f"file:{p}?mode=ro", uri=True, timeout=5.0)
+        features = _read_features(con)
+    except sqlite3.OperationalError as exc:  # e.g. a read-only folder: SQLite cannot create the -shm file
+        wal = Path(f"{p}-wal")
+        if wal.exists() and wal.stat().st_size:
+            raise fail("read_log", "path", "a log SQLite can open read-only", str(p), f"its folder is read-only and "
+                       f"{wal.name} holds records not yet merged into it: copy the folder somewhere writable and read "
+                       f"the copy ({exc})", OSError) from exc
+        con = sqlite3.connect(f"file:{p}?immutable=1", uri=True)  # nobody can be writing to it: read it as it is
+        features = _read_features(con)
     if features is None:
         con.close()
         raise fail("read_log", "path", "a prediction log written by labkit (with a 'meta' table)", str(p),
@@ -1065,11 +1159,9 @@ def read_log(path=None, *, start=None, end=None, as_of=None, with_feedback: bool
     df["log_time"] = _to_datetime(df["log_time"].to_numpy(dtype=float))
     df["prediction"] = df["prediction"].astype(float)
     df["latency_seconds"] = df["latency_seconds"].astype(float)
-    for f in features:
-        if df[f].dtype == object:
-            numeric = pd.to_numeric(df[f], errors="coerce")
-            if numeric.notna().sum() == df[f].notna().sum():  # numbers with some missing values
-                df[f] = numeric
+    for f in features:  # numbers with some missing values come back as floats (text stays text)
+        if df[f].dtype == object and all(isinstance(v, (int, float)) for v in df[f] if v is not None):
+            df[f] = pd.to_numeric(df[f])
     for f in features:
         df[f"age_{f}"] = ages[f]
     if with_feedback:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import threading
 import time
@@ -40,11 +41,12 @@ import numpy as np
 import pandas as pd
 
 from labkit import drift
-from labkit._validate import as_timestamp, check_columns, check_frame, check_int, check_number, check_share, fail
+from labkit._validate import (as_timestamp, check_columns, check_datetimes, check_frame, check_int, check_number,
+                              check_share, fail)
 from labkit._windows import as_offset, window_starts
 from labkit.monitoring.exporter import MetricsExporter
-from labkit.monitoring.prediction_log import PredictionLogger, epoch_seconds, read_log, resolve_log_path
-from labkit.monitoring.windows import feature_kinds, window_ends, windowed_metrics
+from labkit.monitoring.prediction_log import PredictionLogger, epoch_seconds, resolve_log_path
+from labkit.monitoring.windows import expected_interval, feature_kinds, window_ends, windowed_metrics
 
 __all__ = ["ServiceSpec", "ModelService", "ReplaySpec", "ReplayResult", "replay"]
 
@@ -79,17 +81,22 @@ class ServiceSpec:
     performance gauges cover ``quality_window`` of event time up to the latest labelled prediction;
     drift, missing and freshness gauges ``feature_window`` up to now; ``time_col`` holds a request's
     event time; ``model_threads`` caps the model's native threads per request (OpenMP spinning on a
-    busy 2-core machine made predict ~10x slower; None keeps the libraries' defaults)."""
+    busy 2-core machine made predict ~10x slower; None keeps the libraries' defaults); one record is
+    expected per ``expected_every`` of event time, for the completeness gauge (None: no gauge)."""
 
     endpoint: str = "/predict"
     quality_window: str = "7D"
     feature_window: str = "1D"
     time_col: str = "timestamp"
     model_threads: int | None = 1
+    expected_every: str | None = "h"
 
     def __post_init__(self):
-        _duration(self.quality_window, "quality_window", "ServiceSpec")
-        _duration(self.feature_window, "feature_window", "ServiceSpec")
+        for name in ("quality_window", "feature_window"):
+            if _duration(getattr(self, name), name, "ServiceSpec") <= pd.Timedelta(0):
+                raise fail("ServiceSpec", name, "a positive duration such as '1D'", getattr(self, name), "pass e.g. '7D'")
+        if self.expected_every is not None:
+            expected_interval(self.expected_every, func="ServiceSpec")
         if self.model_threads is not None:
             check_int(self.model_threads, "model_threads", func="ServiceSpec", low=1, fix="pass 1 (default) or None")
 
@@ -132,6 +139,8 @@ class ModelService:
         self.exporter = exporter if exporter is not None else MetricsExporter()
         self._quality_ns = _duration(self.spec.quality_window, "quality_window", f).value
         self._feature_ns = _duration(self.spec.feature_window, "feature_window", f).value
+        self._expected = self._feature_ns / expected_interval(self.spec.expected_every, func=f).value \
+            if self.spec.expected_every else math.nan  # records expected in a feature window
         empty = pd.DataFrame({name: pd.Series(dtype=float) for name in self.features})
         kinds = feature_kinds(self.reference if self.reference is not None else empty, self.features)
         self._reference_values = {}  # per feature: (kind, values) for the drift gauges
@@ -248,8 +257,9 @@ class ModelService:
                        r2=1 - float(np.sum(r * r)) / ss_tot if ss_tot > 0 and y.size > 1 else float("nan"))
         recent = (times >= now_ns - self._quality_ns) & (times < now_ns)
         out["label_coverage"] = float(labelled[recent].mean()) if recent.any() else float("nan")
-        self.exporter.set_model_quality(self.model_version, r2=out.get("r2"), mae=out.get("mae"),
-                                        rmse=out.get("rmse"), label_coverage=out["label_coverage"])
+        out["completeness"] = float(((times >= now_ns - self._feature_ns) & (times < now_ns)).sum() / self._expected)
+        self.exporter.set_model_quality(self.model_version, r2=out.get("r2"), mae=out.get("mae"), rmse=out.get("rmse"),
+                                        label_coverage=out["label_coverage"], completeness=out["completeness"])
         if features:
             drift_, missing, age = self._feature_gauges(chunks, now_ns)
             self.exporter.set_feature_quality(drift=drift_, missing=missing, age=age)
@@ -345,12 +355,12 @@ class ReplayResult:
     wall_seconds: float
 
     def read_log(self, **kwargs) -> pd.DataFrame:
-        """The replay's log: predictions joined with the labels that arrived."""
-        return read_log(self.log_path, **kwargs) if self.service.logger.closed else self.service.read_log(**kwargs)
+        """The replay's log: predictions joined with the labels that arrived (also once the service is closed)."""
+        return self.service.read_log(**kwargs)
 
     def windows(self, *, freq: str = "D", **kwargs) -> pd.DataFrame:
         """:func:`~labkit.monitoring.windows.windowed_metrics` of the replay against the service's reference."""
-        return windowed_metrics(self.read_log(), freq=freq, **{"reference": self.service.reference, **kwargs})
+        return self.service.windows(freq=freq, **kwargs)
 
 
 def replay(data: pd.DataFrame | None = None, *, service: ModelService | None = None, start="2012-01-01",
@@ -382,10 +392,13 @@ def replay(data: pd.DataFrame | None = None, *, service: ModelService | None = N
     lo, hi = as_timestamp(start, "start", func=f), as_timestamp(end, "end", func=f)
     if not lo < hi:
         raise fail(f, "start/end", "start < end", f"{lo} and {hi}", "swap or widen them")
-    times = data[spec.time_col]
-    rows = data[(times >= lo) & (times < hi)].sort_values(spec.time_col, kind="stable")
+    times = check_datetimes(data[spec.time_col], f"data[{spec.time_col!r}]", func=f)  # tz-aware: in UTC
+    inside = ((times >= lo) & (times < hi)).to_numpy()
+    order = np.argsort(times[inside].to_numpy(), kind="stable")
+    rows, times = data[inside].iloc[order], times[inside].iloc[order]
     if rows.empty:
-        raise fail(f, "start/end", f"a period holding data ({times.min()} .. {times.max()})", f"{lo} .. {hi}",
+        span = data[spec.time_col]
+        raise fail(f, "start/end", f"a period holding data ({span.min()} .. {span.max()})", f"{lo} .. {hi}",
                    "choose dates inside the data")
     if isinstance(observed_at, str):
         check_columns(data, [observed_at], "observed_at", func=f, frame="data")
@@ -397,7 +410,7 @@ def replay(data: pd.DataFrame | None = None, *, service: ModelService | None = N
     else:
         raise fail(f, "observed_at", "a column name, a DataFrame or None", observed_at,
                    "pass the name of a column of observation times", TypeError)
-    steps = window_starts(rows[spec.time_col], spec.step, func=f, argument="step")
+    steps = window_starts(times, spec.step, func=f, argument="step")
     if service is None:
         path = resolve_log_path(_per_process("replay.sqlite"))
         for suffix in ("", "-wal", "-shm", ".deadletter.jsonl"):
@@ -420,7 +433,7 @@ def replay(data: pd.DataFrame | None = None, *, service: ModelService | None = N
             keep = arrives[idx]
             pending_ids.extend(served["prediction_id"].to_numpy()[keep].tolist())
             pending_labels.extend(target[idx][keep].tolist())
-            pending_times.extend((pd.DatetimeIndex(chunk[spec.time_col].to_numpy()[keep]) + delay).asi8.tolist())
+            pending_times.extend((pd.DatetimeIndex(times.iloc[idx].to_numpy()[keep]) + delay).asi8.tolist())
             clock = min(step_end, hi)  # the step covers [its start, clock)
             due = int(np.searchsorted(np.asarray(pending_times, dtype=np.int64), clock.value, side="left"))
             if due:

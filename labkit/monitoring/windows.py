@@ -3,7 +3,8 @@
 * **model performance** (needs labels): ``n_labelled``, ``label_coverage``, ``mae``, ``rmse``, ``r2``,
   ``bias`` (mean of label − prediction: positive = the model under-predicts), ``label_mean``;
 * **predictions**: ``pred_mean``, ``pred_std``, ``pred_p05``, ``pred_p50``, ``pred_p95``;
-* **data quality**: ``missing_share``, ``missing_<f>``, ``out_of_range_share`` (rows with a numerical
+* **data quality**: ``completeness`` (records received / expected: missing rows, such as the hours
+  of an outage), ``missing_share``, ``missing_<f>``, ``out_of_range_share`` (rows with a numerical
   input outside the reference's [min, max]), ``unseen_categories``, ``age_<f>`` and
   ``feature_age_max_seconds`` (freshness);
 * **drift**: ``drift_<f>`` (normed Wasserstein for numerical features, Jensen–Shannon for categorical
@@ -44,12 +45,12 @@ from labkit._validate import as_timestamp, check_columns, check_datetimes, check
 from labkit._windows import as_offset, window_ids
 
 __all__ = ["WINDOW_COLUMNS", "PER_FEATURE_PREFIXES", "WindowSpec", "windowed_metrics", "window_ends",
-           "feature_kinds"]
+           "expected_interval", "feature_kinds"]
 
 #: The columns every result has, in order (per-feature columns follow, see PER_FEATURE_PREFIXES).
 WINDOW_COLUMNS = [
     "window_end", "n", "n_labelled", "label_coverage", "mae", "rmse", "r2", "bias", "label_mean",
-    "pred_mean", "pred_std", "pred_p05", "pred_p50", "pred_p95",
+    "pred_mean", "pred_std", "pred_p05", "pred_p50", "pred_p95", "completeness",
     "missing_share", "out_of_range_share", "unseen_categories", "n_drifted", "feature_age_max_seconds",
     "latency_p50", "latency_p95", "latency_p99", "throughput_per_hour",
 ]
@@ -66,16 +67,30 @@ class WindowSpec:
     ``numerical``/``categorical``: force a feature's kind (default: float columns numerical, the
     rest categorical, see :func:`feature_kinds`). ``drift_threshold``: a drift score at or above
     it counts in ``n_drifted``. ``include_empty``: add rows (``n == 0``) for windows without any
-    prediction between the first and the last.
+    prediction between the first and the last. ``expected_every``: one record is expected per this
+    much event time ("h" for the hourly bike data), for ``completeness``; None leaves it NaN.
     """
 
     numerical: Sequence[str] = ()
     categorical: Sequence[str] = ()
     drift_threshold: float = 0.1
     include_empty: bool = False
+    expected_every: str | None = "h"
 
     def __post_init__(self):
         check_number(self.drift_threshold, "drift_threshold", func="WindowSpec", low=0, fix="pass e.g. 0.1")
+        if self.expected_every is not None:
+            expected_interval(self.expected_every, func="WindowSpec")
+
+
+def expected_interval(every, *, func: str) -> pd.Timedelta:
+    """``every`` ("h", "15min", ...) as a fixed, positive duration: how often a record is expected."""
+    offset = as_offset(every, func=func, argument="expected_every")
+    try:
+        return pd.Timedelta(offset.nanos, "ns")
+    except ValueError:
+        raise fail(func, "expected_every", "a fixed duration such as 'h' or '15min'", every,
+                   "use hours or minutes, not weeks or months") from None
 
 
 def feature_kinds(frame: pd.DataFrame, features: Sequence[str], numerical=(), categorical=()) -> dict:
@@ -204,6 +219,8 @@ def windowed_metrics(log, *, freq: str = "D", reference: pd.DataFrame | None = N
     # ------------------------------------------------------------------ data quality and drift
     kinds = feature_kinds(reference if reference is not None else df, features, spec.numerical, spec.categorical)
     miss = {f: np.bincount(codes, weights=df[f].isna().to_numpy(), minlength=nw) / n for f in features}
+    every = spec.expected_every and expected_interval(spec.expected_every, func=_FUNC)
+    out["completeness"] = n / np.asarray((ends - starts) / every, dtype=float) if every else np.nan
     out["missing_share"] = np.mean(np.vstack(list(miss.values())), axis=0)
     nan = np.full(nw, np.nan)
     scores = {f: nan for f in features}
@@ -240,7 +257,7 @@ def windowed_metrics(log, *, freq: str = "D", reference: pd.DataFrame | None = N
             out[prefix + f] = values[f]
     if spec.include_empty and nw > 1:
         out = _with_empty_windows(out, freq)
-    out.attrs.update(features=features, freq=freq)
+    out.attrs.update(features=features, freq=freq, kinds=kinds)
     return out
 
 
@@ -277,7 +294,7 @@ def _drift_scores(reference, df, kinds, freq, starts) -> dict:
     features = list(kinds)
     tl = drift.drift_timeline(
         reference[features], df[["event_time", *features]], time_col="event_time", freq=freq, columns=features,
-        numerical=[f for f in features if kinds[f] == "numerical"],
+        options=drift.DriftOptions(numerical=[f for f in features if kinds[f] == "numerical"]),
         categorical=[f for f in features if kinds[f] == "categorical"],
         methods={f: [_DRIFT_METHOD[kinds[f]]] for f in features})
     pos = pd.Index(starts).get_indexer(pd.DatetimeIndex(tl["window_start"]))
@@ -304,4 +321,5 @@ def _with_empty_windows(out: pd.DataFrame, freq) -> pd.DataFrame:
     empty = ~full.isin(out.index)
     res.loc[empty, "window_end"] = window_ends(full[empty], freq)
     res.loc[empty, ["n", "n_labelled", "throughput_per_hour"]] = 0
+    res.loc[empty, "completeness"] = np.where(out["completeness"].isna().all(), np.nan, 0.0)
     return res.astype({"n": np.int64, "n_labelled": np.int64})

@@ -1,15 +1,12 @@
-"""Exercises of notebook 02 (simulate drift): reference implementations and check cases.
-
-Cases are built from the real data on first use (not at import time).
-"""
+"""Notebook 02 (simulate drift): references, visible and hidden cases, hints."""
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 import pandas as pd
 
-from labkit.exercises._core import Case, Exercise, register
-
-__all__ = ["ramp", "gradual_shift", "daily_mae"]
+from labkit_instructor.exercises import Case, Exercise, register
 
 
 def ramp(timestamps, start, end) -> np.ndarray:
@@ -36,6 +33,7 @@ def daily_mae(timestamps, y_true, y_pred) -> pd.Series:
     return pd.Series(err, index=days).groupby(level=0).mean()
 
 
+@functools.lru_cache(maxsize=1)
 def _hourly():
     from labkit.data import load_hourly
 
@@ -52,12 +50,30 @@ def _ramp_cases():
     ]
 
 
+def _ramp_hidden():
+    df = _hourly()
+    may = df[df["timestamp"].dt.month == 5]["timestamp"]
+    return [
+        Case(args=(may, "2012-05-10", "2012-05-20"), label="May, a ten-day ramp"),
+        Case(args=(list(may.iloc[:30].astype(str)), "2011-05-01 10:00", "2011-05-01 20:00"), label="strings"),
+        Case(args=(pd.DatetimeIndex(df["timestamp"].iloc[::97]), "2011-01-01", "2013-01-01"), label="an index"),
+    ]
+
+
 def _shift_cases():
     df = _hourly()
     reference = df[(df["timestamp"] >= "2011-10-01") & (df["timestamp"] < "2012-01-01")]
     return [
         Case(args=(reference, "temp", 0.3, "2011-11-01", "2011-12-01", 0), label="reference period, temp +0.3"),
         Case(args=(df.iloc[:500], "hum", -0.2, "2011-01-05", "2011-01-15", 42), label="500 rows, hum -0.2, seed 42"),
+    ]
+
+
+def _shift_hidden():
+    df = _hourly()
+    return [
+        Case(args=(df.iloc[1000:1600], "windspeed", 0.05, "2011-02-20", "2011-03-01", 3), label="windspeed, seed 3"),
+        Case(args=(df.iloc[9000:9300], "atemp", -0.1, "2011-01-01", "2011-02-01", 9), label="ramp over before"),
     ]
 
 
@@ -75,29 +91,54 @@ def _daily_cases():
     ]
 
 
+def _daily_hidden():
+    df = _hourly()
+    rng = np.random.default_rng(19)
+    part = df.iloc[7000:7500]
+    return [
+        Case(args=(part["timestamp"], part["cnt"], part["cnt"] + rng.normal(5, 30, len(part))), label="500 hours"),
+        Case(args=(list(part["timestamp"].iloc[::-1]), list(part["cnt"]), list(part["cnt"])), label="lists, reversed"),
+    ]
+
+
 register(Exercise(
     id="02.ramp",
     title="Exercise 1: the ramp of a gradual drift",
     reference=ramp,
-    cases=_ramp_cases,
-    hint="Turn times into numbers (e.g. pd.to_datetime(...).astype('int64') or seconds since start), "
-         "compute (t - start) / (end - start) and clip it to [0, 1] with np.clip. Return a NumPy array.",
+    visible=_ramp_cases,
+    hidden=_ramp_hidden,
+    hints=(
+        "The ramp says how far along the way from start to end each time is: 0 before start, 1 from end on, "
+        "and a straight line in between.",
+        "Times become numbers you can subtract and divide once converted (for example to nanoseconds with "
+        ".astype('int64') on a datetime64 array); np.clip keeps the result inside [0, 1]. Return a NumPy array.",
+    ),
 ))
 
 register(Exercise(
     id="02.gradual_shift",
     title="Exercise 2: a gradual covariate shift",
     reference=gradual_shift,
-    cases=_shift_cases,
-    hint="share = ramp(df['timestamp'], start, end); u = np.random.default_rng(seed).random(len(df)); "
-         "drifted = u < share; copy the frame before changing it and add delta where drifted.",
+    visible=_shift_cases,
+    hidden=_shift_hidden,
+    hints=(
+        "A gradual drift is a mixture: at each time a share of the rows (the ramp's value) already follows the "
+        "new behaviour. Decide for every row, with a seeded random number, whether it has switched.",
+        "Draw one uniform number per row from np.random.default_rng(seed); a row has switched when its number "
+        "is below its ramp value. Change a copy of the frame, never the input, and return the mask as well.",
+    ),
 ))
 
 register(Exercise(
     id="02.daily_mae",
     title="Exercise 3: error per day",
     reference=daily_mae,
-    cases=_daily_cases,
-    hint="Absolute errors in a Series indexed by the day (timestamps with .dt.normalize() or .dt.floor('D')), "
-         "then .groupby(level=0).mean(). Only days that have rows appear.",
+    visible=_daily_cases,
+    hidden=_daily_hidden,
+    hints=(
+        "Absolute errors first, one per row; then average them per calendar day. Only days that have rows "
+        "appear in the result.",
+        "Errors in a Series indexed by each row's day (its time stamp set to midnight) can be averaged with a "
+        "groupby on the index.",
+    ),
 ))

@@ -1,14 +1,11 @@
-"""Exercises of notebook 03 (detect drift): reference implementations and check cases.
-
-Cases are built from the real data on first use (not at import time).
-"""
+"""Notebook 03 (detect drift): references, visible and hidden cases, hints."""
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 
-from labkit.exercises._core import Case, Exercise, register
-
-__all__ = ["ks_statistic", "psi_from_counts", "bh_reject"]
+from labkit_instructor.exercises import Case, Exercise, register
 
 
 def ks_statistic(reference, current) -> float:
@@ -44,6 +41,7 @@ def bh_reject(p_values, alpha: float = 0.05) -> np.ndarray:
     return reject
 
 
+@functools.lru_cache(maxsize=1)
 def _periods():
     from labkit.data import load_hourly
 
@@ -64,6 +62,17 @@ def _ks_cases():
     ]
 
 
+def _ks_hidden():
+    ref, jan = _periods()
+    rng = np.random.default_rng(23)
+    return [
+        Case(args=([5, 1, 3], [2, 4]), label="unsorted integers"),
+        Case(args=(ref["windspeed"], jan["windspeed"]), label="windspeed: reference vs January"),
+        Case(args=(rng.exponential(1, 80), rng.exponential(1.3, 120)), label="exponential samples"),
+        Case(args=([1.0, 1.0, 1.0], [1.0, 1.0]), label="identical constants (0.0)"),
+    ]
+
+
 def _psi_cases():
     ref, jan = _periods()
     edges = np.histogram_bin_edges(np.concatenate([ref["temp"], jan["temp"]]), bins="sturges")
@@ -73,6 +82,16 @@ def _psi_cases():
         Case(args=(np.histogram(ref["temp"], edges)[0], np.histogram(jan["temp"], edges)[0]),
              label="temp: reference vs January 2012, Sturges bins"),
         Case(args=([1, 2, 3], [0, 0, 6]), kwargs={"eps": 1e-3}, label="eps=1e-3"),
+    ]
+
+
+def _psi_hidden():
+    ref, jan = _periods()
+    edges = np.histogram_bin_edges(ref["hum"], bins=10)
+    return [
+        Case(args=([5, 5, 5, 5], [5, 5, 5, 5]), label="identical histograms (0.0)"),
+        Case(args=(np.histogram(ref["hum"], edges)[0], np.histogram(jan["hum"], edges)[0]), label="hum, 10 bins"),
+        Case(args=([0, 10, 0], [3, 4, 3]), kwargs={"eps": 0.01}, label="two empty reference bins, eps=0.01"),
     ]
 
 
@@ -88,29 +107,56 @@ def _bh_cases():
     ]
 
 
+def _bh_hidden():
+    rng = np.random.default_rng(31)
+    return [
+        Case(args=([0.2, 0.001, 0.04, 0.011, 0.5],), label="five unsorted p-values"),
+        Case(args=(rng.uniform(0, 1, 200),), kwargs={"alpha": 0.05}, label="200 null p-values"),
+        Case(args=([0.049],), label="a single p-value"),
+        Case(args=([0.01, 0.02, 0.03, 0.04],), kwargs={"alpha": 0.04}, label="all on the line"),
+    ]
+
+
 register(Exercise(
     id="03.ks_statistic",
     title="Exercise 1: the Kolmogorov–Smirnov statistic",
     reference=ks_statistic,
-    cases=_ks_cases,
-    hint="Sort both samples; at every value x of either sample, F(x) = np.searchsorted(sorted, x, side='right') "
-         "/ n; return the largest |F_ref - F_cur| as a float.",
+    visible=_ks_cases,
+    hidden=_ks_hidden,
+    hints=(
+        "The statistic is the largest vertical distance between the two empirical CDFs. The largest gap always "
+        "sits at one of the observed values, so it is enough to evaluate both CDFs there.",
+        "On a sorted sample, np.searchsorted(..., side='right') counts how many values are <= x; divided by the "
+        "sample size, that is the empirical CDF at x. Return a float.",
+    ),
 ))
 
 register(Exercise(
     id="03.psi_from_counts",
     title="Exercise 2: the population stability index",
     reference=psi_from_counts,
-    cases=_psi_cases,
-    hint="Shares = counts / counts.sum(); np.where(share == 0, eps, share) on both; then "
-         "np.sum((cur - ref) * np.log(cur / ref)).",
+    visible=_psi_cases,
+    hidden=_psi_hidden,
+    hints=(
+        "PSI compares the two histograms as proportions, not counts, bin by bin: a bin adds more the more its "
+        "share moved, weighted by the log of how many times larger or smaller it became. Re-read the formula "
+        "in the text with proportions in mind.",
+        "An empty bin would put a zero inside the log: replace zero shares (after dividing by the total, in both "
+        "histograms) by eps before taking it. Return one float.",
+    ),
 ))
 
 register(Exercise(
     id="03.bh_reject",
     title="Exercise 3: Benjamini–Hochberg",
     reference=bh_reject,
-    cases=_bh_cases,
-    hint="Sort the p-values; find the largest rank k (1-based) with p_(k) <= alpha * k / m; reject the k smallest. "
-         "Return booleans in the original order.",
+    visible=_bh_cases,
+    hidden=_bh_hidden,
+    hints=(
+        "Benjamini–Hochberg compares the k-th smallest p-value with a threshold that grows with its rank k. It "
+        "steps up: find the largest rank that passes, then reject every hypothesis up to that rank, even one "
+        "that missed its own threshold.",
+        "Work on the sorted p-values (np.argsort remembers where each came from) and give the answer back as "
+        "booleans in the original order.",
+    ),
 ))

@@ -1,4 +1,4 @@
-"""Instructor tooling: turn solution notebooks into student notebooks and keep both normalised.
+"""Turn solution notebooks into student notebooks, keep both normalised, and record the banks.
 
 ``solutions/NN_*.ipynb`` are the single source of truth. Each is committed in a normal form
 (:func:`normalise_solution`) and generates ``notebooks/NN_*.ipynb`` (:func:`make_student_notebook`):
@@ -6,24 +6,31 @@
 * code between a line ``### BEGIN SOLUTION`` and a line ``### END SOLUTION`` becomes, at the same
   indentation, ``# YOUR CODE HERE`` and ``raise NotImplementedError("Exercise <id>: not attempted yet")``
   (the id is taken from the ``check("<id>", ...)`` call in the same cell);
-* markdown cells tagged ``answer`` become an empty answer; cells tagged ``solution-only`` are dropped;
+* a self-checked question's ``answer("<id>", <choice>)`` line gets ``None`` as its choice;
+* markdown cells tagged ``answer`` become an empty answer (the self-study release adds the model
+  answer behind a click); cells tagged ``solution-only`` are dropped;
 * outputs and execution counts are removed, cell metadata is reduced to ``tags``, cell ids stay the
   same as in the solution, and the notebook metadata is a fixed kernelspec.
 
+:func:`sync` also rewrites the recorded banks ``labkit/exercises/bank/NN.*`` (see
+:mod:`labkit_instructor.bank`); with ``execute`` it runs each solution and records its fallback tables.
 From a shell::
 
-    python -m labkit.release sync            # regenerate notebooks/ from solutions/
-    python -m labkit.release sync --check    # exit 1 and list the files that are out of sync
-    python -m labkit.release sync --execute  # run each solution first (slow)
+    labkit-instructor sync            # regenerate notebooks/ and the banks
+    labkit-instructor sync --check    # exit 1 and list the files that are out of sync
+    labkit-instructor sync --execute  # run each solution first and record its fallback tables (slow)
 """
 from __future__ import annotations
 
 import argparse
+import ast
 import copy
 import hashlib
+import inspect
 import json
 import logging
 import re
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -35,6 +42,9 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "ANSWER_PLACEHOLDER",
+    "MODEL_ANSWER_TAG",
+    "check_exercise_cells",
+    "check_ids",
     "BEGIN_SOLUTION",
     "CHECK_OUTPUT_MARKER",
     "END_SOLUTION",
@@ -63,19 +73,25 @@ LANGUAGE_INFO = {"name": "python"}
 NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
 
 _CHECK_CALL = re.compile(r"""\bcheck\(\s*(["'])(?P<id>[A-Za-z0-9_.\-]+)\1""")
+_ANSWER_CALL = re.compile(  # answer("<id>", <choice>) on a line of its own, perhaps with a comment
+    r"""^(?P<head>\s*answer\(\s*(["'])[A-Za-z0-9_.\-]+\2\s*,\s*)(?P<choice>[^#]*?)(?P<tail>\s*\)\s*(#.*)?)$""")
+MODEL_ANSWER_TAG = "model-answer"
 _CELL_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 
 
 # --------------------------------------------------------------------------------------------------
 # Pure transformations
 # --------------------------------------------------------------------------------------------------
-def make_student_notebook(solution_nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+def make_student_notebook(solution_nb: nbformat.NotebookNode, *, self_study: bool = False) -> nbformat.NotebookNode:
     """Generate the student notebook from a solution notebook (pure and deterministic).
 
     Parameters
     ----------
     solution_nb : NotebookNode
         An nbformat 4 notebook; it is not modified.
+    self_study : bool, default False
+        Follow each emptied ``answer`` cell with the model answer in a collapsed ``<details>`` block
+        (tagged ``model-answer``), for the self-study release. The committed notebooks never have it.
 
     Returns
     -------
@@ -120,6 +136,11 @@ def make_student_notebook(solution_nb: nbformat.NotebookNode) -> nbformat.Notebo
         elif cell.cell_type == "code":
             new.source = _strip_solutions(_source(cell), cell.id)
         cells.append(new)
+        if self_study and cell.cell_type == "markdown" and ANSWER_TAG in tags:
+            reveal = (f"<details><summary>Model answer (self-study release: click to reveal)</summary>\n\n"
+                      f"{_source(cell)}\n\n</details>")
+            cells.append(nbformat.v4.new_markdown_cell(reveal, id=f"{cell.id[:56]}-model",
+                                                       metadata={"tags": [MODEL_ANSWER_TAG]}))
     return _finish(nb, cells)
 
 
@@ -264,7 +285,7 @@ def _strip_solutions(source: str, cell_id: str) -> str:
             begin = None
             replaced = True
         elif begin is None:
-            out.append(line)
+            out.append(_ANSWER_CALL.sub(lambda m: m["head"] + "None" + m["tail"], line))
     if begin is not None:
         raise ValueError(
             f"cell {cell_id}: line {begin}: {BEGIN_SOLUTION!r} is never closed; add a line "
@@ -328,14 +349,24 @@ def _write_if_changed(path: Path, text: str, *, check: bool) -> bool:
     return True
 
 
-def _execute(nb: nbformat.NotebookNode, cwd: Path, timeout: int, kernel_name: str) -> nbformat.NotebookNode:
+def _execute(nb: nbformat.NotebookNode, cwd: Path, timeout: int, kernel_name: str,
+             record: Path | None = None) -> nbformat.NotebookNode:
+    """Run a notebook; with ``record``, a cell before the first and one after the last record the
+    fallback tables into ``record.json``/``record.npz`` (those two cells are removed again)."""
     import nbclient
 
     nb = copy.deepcopy(nb)
+    if record is not None:
+        start = f"from labkit_instructor.bank import start_recording\nstart_recording({str(record)!r})"
+        finish = "from labkit_instructor.bank import finish_recording\nfinish_recording()"
+        nb.cells.insert(0, nbformat.v4.new_code_cell(start, id="labkit-recording-start"))
+        nb.cells.append(nbformat.v4.new_code_cell(finish, id="labkit-recording-finish"))
     client = nbclient.NotebookClient(
         nb, timeout=timeout, kernel_name=kernel_name, resources={"metadata": {"path": str(cwd)}}
     )
     client.execute()
+    if record is not None:
+        nb.cells = nb.cells[1:-1]
     return nb
 
 
@@ -369,6 +400,54 @@ def execute_solution(
     return executed
 
 
+def check_ids(nb: nbformat.NotebookNode) -> list[str]:
+    """The exercise ids a notebook checks, in cell order."""
+    return list(dict.fromkeys(m.group("id") for c in nb.cells if c.cell_type == "code"
+                              for m in _CHECK_CALL.finditer(_source(c))))
+
+
+def check_exercise_cells(nb: nbformat.NotebookNode, number: str) -> None:
+    """The solution's exercises are exactly the instructor's, in the same order, with the same signatures.
+
+    Raises ValueError naming the exercise when the notebook and ``labkit_instructor.exercises`` disagree.
+    """
+    from labkit_instructor import exercises
+
+    wanted = [e.id for e in exercises.exercises(number)]
+    found = check_ids(nb)
+    if found != wanted:
+        raise ValueError(f"notebook {number} checks {found}, but labkit_instructor.exercises.nb{number} defines "
+                         f"{wanted}; make them the same (same ids, same order)")
+    defs = {}
+    for cell in nb.cells:
+        if cell.cell_type == "code" and _CHECK_CALL.search(_source(cell)):
+            for node in ast.walk(ast.parse(_python(_source(cell)))):
+                if isinstance(node, ast.FunctionDef):
+                    defs[node.name] = [a.arg for a in node.args.args]
+    for exercise in exercises.exercises(number):
+        expected = list(inspect.signature(exercise.reference).parameters)
+        if defs.get(exercise.name) != expected:
+            raise ValueError(f"exercise {exercise.id}: the notebook's def takes {defs.get(exercise.name)}, the "
+                             f"reference takes {expected}; the recorded fallback needs the same parameters")
+
+
+def _python(source: str) -> str:
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    return TransformerManager().transform_cell(source)
+
+
+def _sync_bank(number: str, nb: nbformat.NotebookNode, bank_dir: Path, *, check: bool,
+               recorded: dict | None) -> list[Path]:
+    from labkit_instructor import bank, exercises
+
+    if not exercises.exercises(number):
+        return []
+    check_exercise_cells(nb, number)
+    meta, blobs = bank.build_bank(number, recorded, bank_dir=bank_dir)
+    return bank.write_bank(number, meta, blobs, bank_dir=bank_dir, check=check)
+
+
 def sync_notebook(
     solution: str | Path,
     *,
@@ -376,8 +455,9 @@ def sync_notebook(
     check: bool = False,
     execute: bool = False,
     timeout: int = 600,
+    bank_dir: str | Path | None = None,
 ) -> list[Path]:
-    """Normalise one solution and regenerate its student notebook.
+    """Normalise one solution, regenerate its student notebook and (with ``bank_dir``) its recorded bank.
 
     Parameters
     ----------
@@ -388,9 +468,11 @@ def sync_notebook(
     check : bool, default False
         Write nothing; only report what is out of sync.
     execute : bool, default False
-        Run the solution first (with ``check`` the run only happens in memory).
+        Run the solution first and record the fallback tables (with ``check`` only in memory).
     timeout : int, default 600
         Seconds per cell when executing.
+    bank_dir : str or Path, optional
+        ``labkit/exercises/bank``; None leaves the banks alone.
 
     Returns
     -------
@@ -400,32 +482,46 @@ def sync_notebook(
     solution = Path(solution)
     notebooks_dir = Path(notebooks_dir) if notebooks_dir is not None else solution.parent.parent / "notebooks"
     nb = read_notebook(solution)
+    number = solution.name[:2]
+    recorded = None
+    changed: list[Path] = []
     if execute:
-        nb = _execute(nb, solution.parent.resolve(), timeout, "python3")
+        if bank_dir is not None and not check:  # the run checks against the visible cases of today
+            changed += _sync_bank(number, nb, Path(bank_dir), check=False, recorded=None)
+        with tempfile.TemporaryDirectory() as tmp:
+            record = Path(tmp) / "recorded" if bank_dir is not None else None
+            nb = _execute(nb, solution.parent.resolve(), timeout, "python3", record=record)
+            if record is not None and record.with_suffix(".json").is_file():
+                from labkit_instructor.bank import read_recording
+
+                recorded = read_recording(record)
     normalised = normalise_solution(nb)
     student = make_student_notebook(normalised)
-    changed = []
     for path, node in ((solution, normalised), (notebooks_dir / solution.name, student)):
         if _write_if_changed(path, notebook_text(node), check=check):
             changed.append(path)
+    if bank_dir is not None:
+        changed += [p for p in _sync_bank(number, normalised, Path(bank_dir), check=check, recorded=recorded)
+                    if p not in changed]
     return changed
 
 
 def sync(
     root: str | Path = ".", *, check: bool = False, execute: bool = False, timeout: int = 600
 ) -> list[Path]:
-    """Normalise every ``solutions/NN_*.ipynb`` and regenerate ``notebooks/NN_*.ipynb``.
+    """Normalise every ``solutions/NN_*.ipynb``, regenerate ``notebooks/NN_*.ipynb`` and the banks.
 
     Parameters
     ----------
     root : str or Path, default "."
-        The repository root (the folder holding ``solutions/`` and ``notebooks/``).
+        The repository root (the folder holding ``solutions/`` and ``notebooks/``). The recorded banks
+        are synced when it has ``labkit/exercises/``.
     check : bool, default False
         Write nothing; return the files that are out of sync: solutions not in normal form,
-        student notebooks missing or different from the generator's output, and student notebooks
-        whose solution no longer exists.
+        student notebooks missing or different from the generator's output, student notebooks
+        whose solution no longer exists, and banks that differ from what the references give.
     execute : bool, default False
-        Run each solution first (slow).
+        Run each solution first and record its fallback tables (slow).
     timeout : int, default 600
         Seconds per cell when executing.
 
@@ -442,11 +538,11 @@ def sync(
         raise FileNotFoundError(
             f"no solutions/ folder in {root.resolve()}; run from the repository root or pass root="
         )
+    bank_dir = root / "labkit" / "exercises" / "bank" if (root / "labkit" / "exercises").is_dir() else None
     changed: list[Path] = []
     for solution in sorted(solutions_dir.glob(NOTEBOOK_GLOB)):
-        changed += sync_notebook(
-            solution, notebooks_dir=notebooks_dir, check=check, execute=execute, timeout=timeout
-        )
+        changed += sync_notebook(solution, notebooks_dir=notebooks_dir, check=check, execute=execute,
+                                 timeout=timeout, bank_dir=bank_dir)
     for orphan in sorted(notebooks_dir.glob(NOTEBOOK_GLOB)):
         if not (solutions_dir / orphan.name).is_file():
             logger.warning("%s has no solution in %s; delete it or add the solution", orphan, solutions_dir)
@@ -459,16 +555,17 @@ def sync(
 # Command line
 # --------------------------------------------------------------------------------------------------
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m labkit.release sync [--check] [--execute] [--root DIR]``; returns the exit code."""
+    """``labkit-instructor sync [--check] [--execute] [--root DIR]``; returns the exit code."""
     parser = argparse.ArgumentParser(
-        prog="python -m labkit.release", description="Generate student notebooks from solutions/."
+        prog="labkit-instructor", description="Generate student notebooks and recorded banks from solutions/."
     )
     commands = parser.add_subparsers(dest="command", required=True)
     sync_parser = commands.add_parser(
-        "sync", help="normalise solutions/NN_*.ipynb and regenerate notebooks/NN_*.ipynb"
+        "sync", help="normalise solutions/NN_*.ipynb, regenerate notebooks/NN_*.ipynb and the recorded banks"
     )
     sync_parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if out of sync")
-    sync_parser.add_argument("--execute", action="store_true", help="run each solution first (slow)")
+    sync_parser.add_argument("--execute", action="store_true",
+                             help="run each solution first and record its fallback tables (slow)")
     sync_parser.add_argument("--root", default=".", help="repository root (default: current folder)")
     sync_parser.add_argument("--timeout", type=int, default=600, help="seconds per cell when executing")
     args = parser.parse_args(argv)
@@ -479,7 +576,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     shown = [_relative(p, root) for p in paths]
     if args.check:
         if shown:
-            print("Out of sync (run `python -m labkit.release sync` and commit the result):")
+            print("Out of sync (run `labkit-instructor sync` and commit the result):")
             print("\n".join(f"  {p}" for p in shown))
             return 1
         print("All notebooks are in sync.")

@@ -1,12 +1,10 @@
-"""Exercises of notebook 05 (alerting): reference implementations and check cases."""
+"""Notebook 05 (alerting): references, visible and hidden cases, hints."""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from labkit.exercises._core import Case, Exercise, register
-
-__all__ = ["held_for", "apply_cooldown"]
+from labkit_instructor.exercises import Case, Exercise, register
 
 
 def held_for(values: pd.Series, threshold: float, n: int) -> pd.Series:
@@ -44,6 +42,16 @@ def _held_cases():
     ]
 
 
+def _held_hidden():
+    rng = np.random.default_rng(15)
+    weekly = pd.Series(rng.normal(100, 20, 30), index=pd.date_range("2012-01-02", periods=30, freq="W-MON"))
+    return [
+        Case(args=(weekly, 110.0, 2), label="30 weeks, 2 windows"),
+        Case(args=(pd.Series([1.0, 2, 3, 4, 5, 6], index=_DAYS[:6]), 0.5, 6), label="fires only at the end"),
+        Case(args=(pd.Series([9.0, 9, 9], index=_DAYS[:3]), 10.0, 1), label="never above"),
+    ]
+
+
 def _cooldown_cases():
     return [
         Case(args=(list(_DAYS[[0, 1, 2, 5, 9, 10]]), "3D"), label="six alerts, 3-day cooldown"),
@@ -53,20 +61,38 @@ def _cooldown_cases():
     ]
 
 
+def _cooldown_hidden():
+    return [
+        Case(args=(["2012-02-01 10:00", "2012-02-01 10:30", "2012-02-01 12:00"], "1h"), label="strings, 1 h"),
+        Case(args=(list(_DAYS[[11, 3, 7, 8]]), "4D"), label="unsorted, 4 days"),
+        Case(args=(list(_DAYS[:1]), "30D"), label="a single alert"),
+    ]
+
+
 register(Exercise(
     id="05.held_for",
     title="Exercise 1: a `for` duration",
     reference=held_for,
-    cases=_held_cases,
-    hint="above = (values > threshold).astype(int); a new run starts after every 0, so "
-         "above.groupby((above == 0).cumsum()).cumsum() counts the current run; compare it with n.",
+    visible=_held_cases,
+    hidden=_held_hidden,
+    hints=(
+        "A rule with a `for` duration fires only when its condition has held in the last n windows in a row. "
+        "What you need per window is the length of the current run of breaches.",
+        "A run starts again after every window that is not above the threshold (a missing value is not above "
+        "it). A running count that restarts at each such window is the run length; compare it with n.",
+    ),
 ))
 
 register(Exercise(
     id="05.apply_cooldown",
     title="Exercise 2: a cooldown",
     reference=apply_cooldown,
-    cases=_cooldown_cases,
-    hint="Sort the times; keep the first; keep each later one only when t - last_kept >= pd.Timedelta(cooldown). "
-         "Return a list of pd.Timestamp.",
+    visible=_cooldown_cases,
+    hidden=_cooldown_hidden,
+    hints=(
+        "After a notification goes out, the same alert stays quiet until the cooldown has passed since that "
+        "notification, not since the last one that was held back.",
+        "Go through the times in order and remember the last one you kept; compare each time with it using "
+        "pd.Timedelta(cooldown). Return the kept times as a list of pd.Timestamp.",
+    ),
 ))

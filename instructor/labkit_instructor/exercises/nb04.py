@@ -1,12 +1,12 @@
-"""Exercises of notebook 04 (monitoring dashboard): reference implementations and check cases."""
+"""Notebook 04 (monitoring dashboard): references, visible and hidden cases, hints."""
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 import pandas as pd
 
-from labkit.exercises._core import Case, Exercise, register
-
-__all__ = ["window_mae", "out_of_range_share"]
+from labkit_instructor.exercises import Case, Exercise, register
 
 
 def window_mae(log: pd.DataFrame, freq: str) -> pd.Series:
@@ -47,11 +47,26 @@ def _mae_cases():
     ]
 
 
-def _range_cases():
+def _mae_hidden():
+    shuffled = _log(3, 12, None).sample(frac=1.0, random_state=4)
+    return [
+        Case(args=(_log(3, 10, None), "12h"), label="12-hour windows"),
+        Case(args=(_log(7, 11, 5), "D"), label="a week, labels pending for 2 days"),
+        Case(args=(shuffled, "D"), label="rows out of order"),
+    ]
+
+
+@functools.lru_cache(maxsize=1)
+def _periods():
     from labkit.data import load_hourly
 
     df = load_hourly()
     ref = df[(df["timestamp"] >= "2011-10-01") & (df["timestamp"] < "2012-01-01")]
+    return df, ref
+
+
+def _range_cases():
+    df, ref = _periods()
     july = df[(df["timestamp"] >= "2012-07-01") & (df["timestamp"] < "2012-08-01")]
     with_gaps = july.assign(hum=july["hum"].where(july.index % 7 != 0))
     return [
@@ -61,20 +76,41 @@ def _range_cases():
     ]
 
 
+def _range_hidden():
+    df, ref = _periods()
+    august = df[(df["timestamp"] >= "2012-08-01") & (df["timestamp"] < "2012-09-01")]
+    return [
+        Case(args=(ref, august, ["temp"]), label="August 2012, temp only"),
+        Case(args=(august, ref, ("atemp", "windspeed")), label="the other way round, a tuple of columns"),
+    ]
+
+
 register(Exercise(
     id="04.window_mae",
     title="Exercise 1: a windowed metric",
     reference=window_mae,
-    cases=_mae_cases,
-    hint="error = (log['label'] - log['prediction']).abs(); group it by log['event_time'].dt.floor(freq) and take "
-         ".mean(): pandas skips NaN, and a window with no label at all gets NaN.",
+    visible=_mae_cases,
+    hidden=_mae_hidden,
+    hints=(
+        "Each window's MAE averages |label - prediction| over the rows of that window whose label has arrived. "
+        "A row without a label must be left out, not counted as a zero error.",
+        "Floor each event time to its window and group the absolute errors by it: pandas' mean skips NaN, and "
+        "gives NaN for a window without any label.",
+    ),
+    reads={"log": ["event_time", "prediction", "label"]},
 ))
 
 register(Exercise(
     id="04.out_of_range_share",
     title="Exercise 2: a data-quality check",
     reference=out_of_range_share,
-    cases=_range_cases,
-    hint="For each column take lo, hi = reference[c].min(), reference[c].max(); a row is outside when any column is "
-         "< lo or > hi (NaN compares False); return the share of such rows as a float.",
+    visible=_range_cases,
+    hidden=_range_hidden,
+    hints=(
+        "A row is out of range when at least one of the listed columns lies below that column's smallest "
+        "reference value or above its largest. The answer is the share of such rows among all rows of current.",
+        "Build one boolean per row and combine the columns with 'or'; NaN compares as False, so a missing value "
+        "is not out of range. Return a float.",
+    ),
+    reads={"reference": ["@columns"], "current": ["@columns"]},
 ))

@@ -1,0 +1,284 @@
+"""Write the recorded banks students get: ``labkit/exercises/bank/NN.json`` and ``NN.npz``.
+
+A bank holds, per exercise, what :mod:`labkit.exercises` needs to check a student's function and to
+keep the notebook running without a reference implementation:
+
+* title, graduated hints, tolerances, signature and the columns it reads;
+* the visible cases: inputs and the reference's outputs (computed here, now);
+* the fallback table: the reference's result for every call the solution notebook makes, recorded
+  while the notebook runs (:func:`start_recording`, used by ``labkit-instructor sync --execute``);
+
+and per self-checked question its choices, the answer as a salted hash and the explanations, each
+sealed with its own choice. Values are stored as JSON plus ``.npy``/Parquet blobs, never pickled.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import inspect
+import io
+import json
+import logging
+import math
+import secrets
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from labkit.exercises import BANK_DIR, call_fingerprint, compare_values, digest, load_bank, seal, sketches_match
+from labkit_instructor import exercises as key
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["FORMAT", "BankWriter", "build_bank", "write_bank", "bank_files", "start_recording", "encode",
+           "exercise_meta"]
+
+FORMAT = 1
+_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+
+
+class BankWriter:
+    """Encodes values into JSON nodes, collecting arrays and tables as blobs (deduplicated by content)."""
+
+    def __init__(self) -> None:
+        self.blobs: dict[str, np.ndarray] = {}
+
+    def _blob(self, array: np.ndarray) -> str:
+        name = "b" + hashlib.sha256(f"{array.dtype.str}{array.shape}".encode() + array.tobytes()).hexdigest()[:20]
+        self.blobs[name] = array
+        return name
+
+    def _parquet(self, frame: pd.DataFrame) -> str:
+        buffer = io.BytesIO()
+        frame.set_axis([f"c{i}" for i in range(frame.shape[1])], axis=1).to_parquet(buffer, compression="zstd")
+        return self._blob(np.frombuffer(buffer.getvalue(), dtype=np.uint8))
+
+    def encode(self, value: Any) -> Any:
+        """A JSON-able node for ``value`` (see ``labkit.exercises.Bank.value`` for the way back)."""
+        if isinstance(value, np.generic) and not isinstance(value, (np.datetime64, np.timedelta64)):
+            value = value.item()
+        if value is None or isinstance(value, (bool, str, int)):
+            return value
+        if isinstance(value, float):
+            return value if math.isfinite(value) else {"$": "float", "v": repr(value)}
+        if isinstance(value, list):
+            return [self.encode(v) for v in value]
+        if isinstance(value, tuple):
+            return {"$": "tuple", "v": [self.encode(v) for v in value]}
+        if isinstance(value, Mapping):
+            return {"$": "dict", "v": [[self.encode(k), self.encode(v)] for k, v in value.items()]}
+        if isinstance(value, (pd.Timestamp, np.datetime64)) and not isinstance(value, pd.Timedelta):
+            return {"$": "timestamp", "v": pd.Timestamp(value).isoformat()}
+        if isinstance(value, (pd.Timedelta, np.timedelta64)):
+            return {"$": "timedelta", "v": int(pd.Timedelta(value).value)}
+        if isinstance(value, np.ndarray):
+            if value.dtype == object:
+                raise TypeError(f"cannot record an object array ({value[:3]!r}...); use a typed array or a list")
+            return {"$": "array", "v": self._blob(np.ascontiguousarray(value))}
+        if isinstance(value, (pd.DataFrame, pd.Series, pd.Index)):
+            frame = (value if isinstance(value, pd.DataFrame) else value.to_frame(name="c0")
+                     if isinstance(value, pd.Series) else pd.DataFrame(index=value))
+            node: dict[str, Any] = {"$": {pd.DataFrame: "frame", pd.Series: "series"}.get(type(value), "index"),
+                                    "v": self._parquet(frame)}
+            if isinstance(value, pd.DataFrame):
+                node["columns"] = self.encode(list(value.columns))
+            if isinstance(value, pd.Series):
+                node["name"] = self.encode(value.name)
+            if getattr(frame.index, "freqstr", None):
+                node["freq"] = frame.index.freqstr
+            return node
+        raise TypeError(f"cannot record a value of type {type(value).__name__}; the bank stores numbers, text, "
+                        "times, lists, tuples, dicts, NumPy arrays and pandas objects")
+
+
+def encode(value: Any) -> tuple[Any, dict[str, np.ndarray]]:
+    """``(node, blobs)`` for one value: handy for tests and for the grader's sandbox inputs."""
+    writer = BankWriter()
+    return writer.encode(value), writer.blobs
+
+
+def _signature(exercise: key.Exercise, writer: BankWriter) -> list[dict[str, Any]]:
+    params = []
+    for p in inspect.signature(exercise.reference).parameters.values():
+        if p.kind not in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            raise ValueError(f"{exercise.id}: the reference may only take plain parameters, not {p}")
+        default = {} if p.default is p.empty else {"default": writer.encode(p.default)}
+        params.append({"name": p.name, **default})
+    return params
+
+
+def exercise_meta(exercise: key.Exercise, writer: BankWriter) -> dict[str, Any]:
+    """Everything the bank records about one exercise except its fallback table."""
+    cases = []
+    for number, case in enumerate(exercise.visible(), start=1):
+        expected = exercise.reference(*copy.deepcopy(case.args), **copy.deepcopy(dict(case.kwargs)))
+        cases.append({"label": case.label or f"#{number}", "args": writer.encode(list(case.args)),
+                      "kwargs": writer.encode(dict(case.kwargs)), "expected": writer.encode(expected)})
+    return {"title": exercise.title, "hints": list(exercise.hints), "rtol": exercise.rtol, "atol": exercise.atol,
+            "signature": _signature(exercise, writer), "reads": dict(exercise.reads), "cases": cases}
+
+
+def _question_meta(question: key.Question, old: Mapping | None) -> dict[str, Any]:
+    salt = (old or {}).get("salt") or secrets.token_hex(8)
+    numeric = not question.choices
+    answer = f"{float(question.answer):.{question.digits}g}" if numeric else str(question.answer).lower()
+    if not numeric and answer not in question.choices:
+        raise ValueError(f"{question.id}: the answer {answer!r} is not one of the choices {question.choices}")
+    sealed = {}
+    for choice, text in question.explanations.items():
+        unlock = answer if choice == "right" else str(choice).lower()
+        sealed[str(choice).lower()] = seal(text.encode(), f"{salt}|{question.id}|{unlock}").hex()
+    meta = {"title": question.title, "kind": "number" if numeric else "choice", "choices": list(question.choices),
+            "salt": salt, "digest": digest(question.id, answer, salt), "explanations": sealed, "wrong": question.wrong}
+    return meta | ({"digits": question.digits} if numeric else {})
+
+
+def build_bank(notebook: str, fallback: Mapping[str, list] | None = None,
+               bank_dir: Path = BANK_DIR) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The bank of one notebook as ``(meta, blobs)``.
+
+    ``fallback`` maps exercise ids to recorded tables (``{"entries": [...], "blobs": {...}}`` from a
+    recording run); without it, the tables already in ``bank_dir`` are kept. Question salts are kept
+    too, so an unchanged question gives an unchanged bank.
+    """
+    writer = BankWriter()
+    load_bank.cache_clear()  # the files may have changed since they were last read
+    old = load_bank(notebook, Path(bank_dir))
+    meta: dict[str, Any] = {"format": FORMAT, "notebook": notebook, "exercises": {}, "questions": {}}
+    for exercise in key.exercises(notebook):
+        entry = exercise_meta(exercise, writer)
+        if fallback is not None:
+            table = fallback.get(exercise.id, {"entries": [], "blobs": {}})
+            entries, blobs = table["entries"], table["blobs"]
+        else:
+            previous = old.exercises.get(exercise.id, {}) if old else {}
+            entries, blobs = previous.get("fallback", []), old.blobs if old else {}
+        for item in entries:
+            writer.blobs.update({name: blobs[name] for name in _blob_names(item["result"])})
+        entry["fallback"] = list(entries)
+        meta["exercises"][exercise.id] = entry
+    for question in key.questions(notebook):
+        meta["questions"][question.id] = _question_meta(question, old.questions.get(question.id) if old else None)
+    return meta, writer.blobs
+
+
+def _blob_names(node: Any) -> list[str]:
+    """The blobs a node (or a whole bank) refers to."""
+    if isinstance(node, list):
+        return [n for x in node for n in _blob_names(x)]
+    if not isinstance(node, dict):
+        return []
+    if node.get("$") in ("array", "frame", "series", "index"):
+        return [node["v"]]
+    return [n for k, x in node.items() if k != "$" for n in _blob_names(x)]
+
+
+def bank_files(meta: Mapping, blobs: Mapping[str, np.ndarray]) -> tuple[str, bytes]:
+    """The exact text of ``NN.json`` and bytes of ``NN.npz`` (reproducible: sorted, fixed zip times)."""
+    text = json.dumps(meta, indent=1, ensure_ascii=False, allow_nan=False) + "\n"
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name in sorted(set(_blob_names(meta))):
+            array_bytes = io.BytesIO()
+            np.lib.format.write_array(array_bytes, blobs[name], allow_pickle=False)
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=_ZIP_TIME)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, array_bytes.getvalue())
+    return text, buffer.getvalue()
+
+
+def write_bank(notebook: str, meta: Mapping, blobs: Mapping[str, np.ndarray], bank_dir: Path = BANK_DIR,
+               check: bool = False) -> list[Path]:
+    """Write the two files of a bank when they differ; with ``check`` only list the ones that differ."""
+    text, data = bank_files(meta, blobs)
+    changed = []
+    for path, payload in ((Path(bank_dir) / f"{notebook}.json", text.encode("utf-8")),
+                          (Path(bank_dir) / f"{notebook}.npz", data)):
+        if not path.is_file() or path.read_bytes() != payload:
+            changed.append(path)
+            if not check:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(payload)
+    if changed and not check:
+        load_bank.cache_clear()
+    return changed
+
+
+# --------------------------------------------------------------------------------------------------
+# Recording the fallback tables while a solution notebook runs (inside its kernel)
+# --------------------------------------------------------------------------------------------------
+class _Recorder:
+    def __init__(self, out: Path):
+        self.out = Path(out)
+        self.tables: dict[str, dict[str, Any]] = {}
+
+    def wrap(self, exercise_id: str, function):
+        exercise = key.get(exercise_id)
+        bank_entry = {"reads": dict(exercise.reads)}
+        table = self.tables.setdefault(exercise_id, {"entries": [], "writer": BankWriter()})
+        sig = inspect.signature(exercise.reference)
+
+        def recorded(*args, **kwargs):
+            bound = sig.bind(*args, **kwargs)
+            bound.apply_defaults()
+            k, sketch = call_fingerprint(bank_entry, bound.arguments)
+            reference = exercise.reference(*copy.deepcopy(bound.args), **copy.deepcopy(bound.kwargs))
+            result = function(*args, **kwargs)
+            difference = compare_values(reference, result, rtol=exercise.rtol, atol=exercise.atol)
+            if difference:
+                raise RuntimeError(f"the solution's {exercise.name}() and the reference disagree on a call the "
+                                   f"notebook makes: {difference}; fix one of them")
+            if not any(e["key"] == k and sketches_match(e["sketch"], sketch) for e in table["entries"]):
+                table["entries"].append({"key": k, "sketch": [float(x) for x in sketch],
+                                         "result": table["writer"].encode(reference)})
+            return result
+
+        recorded.__name__ = recorded.__qualname__ = exercise.name
+        return recorded
+
+    def finish(self) -> None:
+        meta = {i: {"entries": t["entries"]} for i, t in self.tables.items()}
+        blobs = {name: a for t in self.tables.values() for name, a in t["writer"].blobs.items()}
+        text, data = bank_files({"recorded": meta}, blobs)
+        self.out.with_suffix(".json").write_text(text, encoding="utf-8")
+        self.out.with_suffix(".npz").write_bytes(data)
+
+
+_RECORDER: list[_Recorder] = []
+
+
+def start_recording(out: str) -> None:
+    """In a solution's kernel: wrap every function that passes ``check`` so that its calls are recorded.
+
+    Called from a cell that ``sync --execute`` puts before the notebook's first cell; a cell after the
+    last one calls :func:`finish_recording`, which writes ``out.json``/``out.npz`` for the parent.
+    """
+    import labkit.exercises as student
+
+    recorder = _Recorder(Path(out))
+    _RECORDER[:] = [recorder]
+    real_check = student.check
+
+    def check(exercise_id, candidate):
+        function = real_check(exercise_id, candidate)
+        return recorder.wrap(exercise_id, function) if function is candidate and callable(candidate) else function
+
+    check.__doc__ = real_check.__doc__
+    student.check = check
+
+
+def finish_recording() -> None:
+    _RECORDER[0].finish()
+
+
+def read_recording(out: Path) -> dict[str, dict[str, Any]]:
+    """The tables a recording run wrote: ``{exercise id: {"entries": [...], "blobs": {...}}}``."""
+    out = Path(out)
+    recorded = json.loads(out.with_suffix(".json").read_text(encoding="utf-8"))["recorded"]
+    with np.load(out.with_suffix(".npz"), allow_pickle=False) as npz:
+        blobs = {name: npz[name] for name in npz.files}
+    return {i: {"entries": t["entries"], "blobs": blobs} for i, t in recorded.items()}
