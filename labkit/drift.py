@@ -263,7 +263,8 @@ def kl_divergence(reference, current, *, bins="auto", eps: float = 1e-4, thresho
     ref_counts, cur_counts = _bin_counts(ref, cur, bins, "kl_divergence")
     p = _fill_empty(ref_counts / ref.size, eps)
     q = _fill_empty(cur_counts / cur.size, eps)
-    p, q = p / p.sum(), q / q.sum()
+    p = p / p.sum()  # renormalise: filling empty bins added a little mass
+    q = q / q.sum()
     value = np.sum(p * np.log(p / q))
     return _distance("kl_divergence", value, threshold, ref, cur, dropped, seed, bins=bins, eps=eps)
 
