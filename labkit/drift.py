@@ -624,11 +624,6 @@ class DriftTable:
         """A copy of the tidy table."""
         return self.frame.copy()
 
-    @property
-    def drifted_columns(self) -> list[str]:
-        """Names of the drifted columns."""
-        return self.frame.loc[self.frame["drifted"], "column"].tolist()
-
     def __repr__(self) -> str:
         return (f"DriftTable({len(self.frame)} columns, {int(self.frame['drifted'].sum())} drifted, "
                 f"share_drifted={self.share_drifted:.3g}, dataset_drifted={self.dataset_drifted})")
