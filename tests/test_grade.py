@@ -203,7 +203,8 @@ def test_the_wrong_notebook_and_an_invalid_file_are_reported(graded):
     report, _, rows = graded
     results = {r["student"]: r for r in report.results}
     assert results["dave"]["status"] == "wrong_notebook"
-    assert "this is notebook 02" in results["dave"]["message"] and "handed in as notebook 01" in results["dave"]["message"]
+    assert "this is notebook 02" in results["dave"]["message"]
+    assert "handed in as notebook 01" in results["dave"]["message"]
     assert results["erin"]["status"] == "invalid" and "not a notebook" in results["erin"]["message"]
     assert "wrong_notebook" in rows["dave"]["flags"] and rows["dave"]["01 points"] == "0.0"
 
@@ -321,6 +322,18 @@ def test_a_dask_cluster_gives_the_same_gradebook_as_the_local_pool(dask_cluster,
         assert local.files[name].read_bytes() == cluster.files[name].read_bytes(), name
     assert [r["exercises"] for r in local.results] == [r["exercises"] for r in cluster.results]
     assert len(local.results) == 6 and sum(r["status"] == "ok" for r in local.results) == 6
+
+
+@needs_bwrap
+def test_runs_clean_is_an_optional_sandboxed_check(tmp_path):
+    write_submission(tmp_path / "in", "alice_05_alerting.ipynb", make_submission("05", RIGHT_05))
+    write_submission(tmp_path / "in", "bob_05_alerting.ipynb", make_submission("05", extra_cells=["1 / 0"]))
+    report = grade_submissions(tmp_path / "in", tmp_path / "out", GradeSettings(default_config(REPO_ROOT), jobs=2,
+                                                                                run_all=True), REPO_ROOT)
+    rows = {r["student"]: r for r in rows_of(report.files["gradebook"])}
+    assert rows["alice"]["05 runs clean"] == "yes"
+    assert rows["bob"]["05 runs clean"].startswith("no: cell ") and "ZeroDivisionError" in rows["bob"]["05 runs clean"]
+    assert rows["bob"]["05 points"] == "0.0" and rows["alice"]["05 points"] == "4.0"  # informational only
 
 
 def test_the_command_line_writes_a_default_configuration(tmp_path, capsys):

@@ -114,6 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="address space of one submission's sandbox in MB (default 3072)")
     grade.add_argument("--timeout", type=_positive_float, default=180, metavar="S",
                        help="wall-clock seconds for one submission's sandbox (default 180)")
+    grade.add_argument("--run-all", action="store_true",
+                       help="also run each notebook top to bottom in a sandbox (a 'runs clean' column; slow)")
     grade.add_argument("--unsafe-no-sandbox", action="store_true",
                        help="without bubblewrap: run submissions as plain processes (the gradebook says so)")
     grade.add_argument("--root", metavar="DIR", help="repository root with solutions/ (default: labkit's)")
@@ -179,7 +181,7 @@ def _grade(args: argparse.Namespace) -> int:
                                      wall_seconds=int(args.timeout))
         settings = GradeSettings(config, Roster.read(args.roster), limits, args.jobs, args.cluster,
                                  args.unsafe_no_sandbox, read_times(args.times),
-                                 Path(args.scores) if args.scores else None)
+                                 Path(args.scores) if args.scores else None, args.run_all)
         out = Path(args.out) if args.out else artifacts_dir("grades", Path(args.submissions).resolve().name)
         report = grade_submissions(args.submissions, out, settings, root)
     except (FileNotFoundError, ValueError, SandboxUnavailable) as exc:

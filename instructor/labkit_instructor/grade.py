@@ -58,6 +58,8 @@ __all__ = ["DEFAULT_LIMITS", "GradeReport", "GradeSettings", "Kit", "build_kit",
 #: What a gradebook cell says about one exercise.
 STATUSES = ("passed", "failed", "not_attempted", "missing")
 DEFAULT_LIMITS = sandbox.Limits()
+#: The optional "runs clean" check runs a whole notebook with its kernel: more memory, time and processes.
+RUN_ALL_LIMITS = sandbox.Limits(memory_mb=4096, cpu_seconds=900, wall_seconds=900, processes=256, file_mb=256)
 _HERE = Path(__file__).resolve().parent
 
 
@@ -79,12 +81,14 @@ class Kit:
 
 
 def lab_zip(root: str | Path = REPO_ROOT) -> bytes:
-    """labkit (sources and recorded banks) and data/, zipped: the sandbox's read-only, non-editable copy."""
+    """labkit (sources and recorded banks), data/ and monitoring/, zipped: the sandbox's read-only,
+    non-editable copy of what the notebooks use."""
     import labkit
 
     package, buffer = Path(labkit.__file__).resolve().parent, io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for folder, prefix in ((package, "labkit"), (Path(root) / "data", "data")):
+        for folder, prefix in ((package, "labkit"), (Path(root) / "data", "data"),
+                               (Path(root) / "monitoring", "monitoring")):
             for path in sorted(folder.rglob("*")) if folder.is_dir() else []:
                 if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
                     info = zipfile.ZipInfo(f"{prefix}/{path.relative_to(folder).as_posix()}", (1980, 1, 1, 0, 0, 0))
@@ -147,6 +151,17 @@ def build_kit(notebook: str, lab: bytes) -> Kit:
     return Kit(notebook, *parts, digest)
 
 
+_KITS: dict[tuple[str, str], Kit] = {}
+
+
+def _kit(notebook: str, lab: bytes) -> Kit:
+    """:func:`build_kit`, once per notebook and labkit in this process (running the references takes a while)."""
+    cache_key = (notebook, hashlib.sha256(lab).hexdigest())
+    if cache_key not in _KITS:
+        _KITS[cache_key] = build_kit(notebook, lab)
+    return _KITS[cache_key]
+
+
 # --------------------------------------------------------------------------------------------------
 # One submission (runs in a worker: a local process or a Dask worker)
 # --------------------------------------------------------------------------------------------------
@@ -157,6 +172,7 @@ class TaskOptions:
     limits: sandbox.Limits = DEFAULT_LIMITS
     unsafe: bool = False
     expected_ids: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    run_all: bool = False
 
 
 def _unpacked(kit: Kit) -> Path:
@@ -186,21 +202,25 @@ def _world_readable(folder: Path) -> None:
         path.chmod(0o755 if path.is_dir() else 0o644)
 
 
-def _run_code(kit: Kit, extracted: extract.Extracted, options: TaskOptions) -> tuple[list[dict], dict, str]:
-    """Run a submission's code in a sandbox: (one result per exercise, the final line, why it stopped)."""
+def _run_code(kit: Kit, extracted: extract.Extracted, options: TaskOptions,
+              notebook: dict | None = None) -> tuple[list[dict], dict, str]:
+    """Run a submission's code in a sandbox: (one result per exercise, the final line, why it stopped).
+    With ``notebook``, run the whole notebook instead (the optional "runs clean" check)."""
     base = _unpacked(kit)
     sandboxed = shutil.which("bwrap") is not None
-    code = {"imports": list(extracted.imports), "exercises": extracted.code,
-            "limits": options.limits.for_runner(sandboxed)}
+    limits = options.limits if notebook is None else RUN_ALL_LIMITS
+    code = {"imports": list(extracted.imports), "exercises": extracted.code, "notebook": notebook,
+            "limits": limits.for_runner(sandboxed)}
     with tempfile.TemporaryDirectory(prefix="labkit-code-") as folder:
         Path(folder, "code.json").write_text(codec.dumps(code), encoding="utf-8")
         _world_readable(Path(folder))
         env = {"PYTHONPATH": "/opt/lab", "LABKIT_TASK_DIR": "/task", "LABKIT_CODE_DIR": "/code",
                "LABKIT_ARTIFACTS": "/tmp/runs", "MPLCONFIGDIR": "/tmp", "OPENBLAS_NUM_THREADS": "1",
                "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "DO_NOT_TRACK": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+        env["PATH"] = f"{Path(sys.executable).parent}:/usr/bin:/bin"  # the kernel of the "runs clean" check
         result = sandbox.run([sys.executable, "-B", "-s", "/task/runner.py"],
                              {"/opt/lab": base / "lab", "/task": base / "task", "/code": Path(folder)}, env,
-                             options.limits, unsafe=options.unsafe)
+                             limits, unsafe=options.unsafe)
     lines, final, events = [], {}, []
     for raw in result.output.splitlines():
         try:
@@ -213,9 +233,14 @@ def _run_code(kit: Kit, extracted: extract.Extracted, options: TaskOptions) -> t
             final = line
         elif "event" in line:
             events.append(str(line["event"])[:200])
+        elif "runs_clean" in line:
+            events.append(f"runs clean: {str(line['runs_clean'])[:200]}")
         elif "exercise" in line:
             lines.append(line)
+    ran = [e.split(": ", 1)[1] for e in events if e.startswith("runs clean: ")]
+    events = [e for e in events if not e.startswith("runs clean: ")]
     done, final = bool(final), final | {"events": sorted(set(events) | set(final.get("events", [])))}
+    final |= {"runs_clean": ran[0]} if ran else {}
     reason = result.stopped or ("" if done else f"ended without a result (exit status {result.returncode})")
     return lines, {"cpu_seconds": result.cpu_seconds} | final | {"seconds": result.seconds}, reason
 
@@ -296,6 +321,9 @@ def grade_submission(data: bytes, name: str, notebook: str | None, kits: Mapping
             stopped, f"the sandbox {stopped}"))
     if options.unsafe and not sandbox.available():
         flags.append(sandbox.UNSAFE_NOTE)
+    if options.run_all:
+        _, ran, why = _run_code(kit, extracted, options, notebook=nb)
+        result["runs_clean"] = ran.get("runs_clean") or f"no: the sandbox {why or 'returned nothing'}"
     return result | {"notebook": notebook, "answers": extract.answers(nb), "flags": sorted(set(flags)),
                      "cpu_seconds": round(final.get("cpu_seconds", 0.0) + time.process_time() - cpu_started, 3),
                      "seconds": round(time.monotonic() - started, 2)}
@@ -324,8 +352,8 @@ def cluster_task(data: bytes, name: str, notebook: str | None, kits: Mapping[str
 @dataclass(frozen=True)
 class GradeSettings:
     """How to grade: the configuration and roster, sandbox limits, workers (``jobs`` local processes or a
-    Dask ``cluster`` address), the unsafe switch, submission ``times`` (file -> UTC time) and a file of
-    the TA's ``scores`` for the written answers."""
+    Dask ``cluster`` address), the unsafe switch, submission ``times`` (file -> UTC time), a file of the
+    TA's ``scores`` for the written answers, and whether to also run each notebook whole (``run_all``)."""
 
     config: GradingConfig
     roster: Roster = field(default_factory=Roster)
@@ -335,6 +363,7 @@ class GradeSettings:
     unsafe: bool = False
     times: Mapping[str, Any] = field(default_factory=dict)
     scores: Path | None = None
+    run_all: bool = False
 
 
 @dataclass(frozen=True)
@@ -383,9 +412,9 @@ def grade_submissions(folder: str | Path, out_dir: str | Path, settings: GradeSe
         raise FileNotFoundError(f"no .ipynb files in {folder} (or its sub-folders); nothing to grade")
     lab = lab_zip(root)
     wanted = sorted({s.notebook for s in found if s.notebook} or set(key.NOTEBOOKS))
-    kits = {n: build_kit(n, lab) for n in (key.NOTEBOOKS if any(s.notebook is None for s in found) else wanted)}
+    kits = {n: _kit(n, lab) for n in (key.NOTEBOOKS if any(s.notebook is None for s in found) else wanted)}
     options = TaskOptions(settings.limits, settings.unsafe,
-                          {n: tuple(e.id for e in key.exercises(n)) for n in key.NOTEBOOKS})
+                          {n: tuple(e.id for e in key.exercises(n)) for n in key.NOTEBOOKS}, settings.run_all)
     chosen = choose_latest(found)
     tasks = [((folder / s.path).read_bytes(), s.path, s.notebook) for s, _ in chosen]
     graded = _run_all(tasks, kits, options, settings)

@@ -81,6 +81,7 @@ def student_rows(results: Sequence[Mapping], config: GradingConfig, roster: Rost
             penalty = round(earned * (1 - config.late_factor(days)), 2)
             row["notebooks"][number] = {
                 "file": r["file"] if r else "", "status": r["status"] if r else "not handed in",
+                "runs_clean": r.get("runs_clean", "") if r else "",
                 "exercises": exercise_points, "written": written, "late_days": days, "penalty": penalty,
                 "points": round(earned - penalty, 2), "max": nb.max_points,
                 "other_uploads": list(r.get("other_uploads", [])) if r else []}
@@ -108,6 +109,8 @@ def _gradebook(path: Path, rows: Sequence[dict], config: GradingConfig) -> Path:
     header = ["student", "name"]
     for n in numbers:
         header += [*config.notebooks[n].exercises, f"{n} written", f"{n} late days", f"{n} late penalty", f"{n} points"]
+    run_all = any(nb.get("runs_clean") for row in rows for nb in row["notebooks"].values())
+    header += [f"{n} runs clean" for n in numbers] * run_all
     header += ["total", "max_total", "flags", "files", "other uploads"]
     lines = []
     for row in rows:
@@ -116,6 +119,7 @@ def _gradebook(path: Path, rows: Sequence[dict], config: GradingConfig) -> Path:
             nb = row["notebooks"][n]
             line += [*nb["exercises"].values(), sum(v or 0.0 for v in nb["written"].values()), nb["late_days"],
                      nb["penalty"], nb["points"]]
+        line += [row["notebooks"][n]["runs_clean"] for n in numbers] * run_all
         line += [row["total"], row["max_total"], "; ".join(row["flags"]),
                  "; ".join(nb["file"] for nb in row["notebooks"].values() if nb["file"]),
                  "; ".join(f for nb in row["notebooks"].values() for f in nb["other_uploads"])]
@@ -163,7 +167,8 @@ def _written(path: Path, results: Sequence[dict], config: GradingConfig,
             given = scores.get((r["student"], nb.number, question.id))
             points = given[0] if given else ("" if text else 0)
             comment = given[1] if given else ("" if text else "no answer written")
-            lines.append([r["student"], nb.number, question.id, question.points, question.rubric, text, points, comment])
+            lines.append([r["student"], nb.number, question.id, question.points, question.rubric, text, points,
+                          comment])
     return _write_csv(path, ["student", "notebook", "question", "max_points", "rubric", "answer", "points", "comment"],
                       lines)
 
@@ -189,6 +194,8 @@ def _feedback(folder: Path, rows: Sequence[dict], results: Sequence[dict], confi
                       f"{', '.join(f'`{_md(o)}`' for o in nb['other_uploads'])})" if nb["other_uploads"] else ""), ""]
             if r["status"] != "ok":
                 lines += [f"**Not graded: {r['status'].replace('_', ' ')}.** {_md(r['message'])}", ""]
+            if nb["runs_clean"]:
+                lines += [f"Runs top to bottom in a fresh kernel: {_md(nb['runs_clean'])}", ""]
             if nb["late_days"]:
                 lines += [f"Handed in {nb['late_days']} day(s) late: {nb['penalty']:g} points deducted.", ""]
             lines += ["| exercise | status | points | hidden cases passed | first difference on a visible case |",

@@ -136,6 +136,11 @@ def main() -> int:
     sys.stdout = sys.stderr = _Counted()
     _drop_privileges(code["limits"]["uid"])
     _limit(code["limits"])
+    if code.get("notebook") is not None:  # the optional "runs clean" check: the whole notebook, top to bottom
+        out.write(codec.dumps(_run_notebook(code["notebook"], code["limits"])) + "\n")
+        out.write(codec.dumps({"done": True, "events": [], "printed": 0}) + "\n")
+        out.flush()
+        return 0
     signal.signal(signal.SIGALRM, _timeout)
     sys.addaudithook(_audit)
     for exercise in task["exercises"]:
@@ -195,6 +200,34 @@ def _needed(imports: list, source: str) -> list:
         if "*" in bound or bound & used:
             needed.append(statement)
     return needed
+
+
+def _run_notebook(notebook: dict, limits: dict) -> dict:
+    """Run every cell in a fresh kernel (inside this sandbox), stopping at the first error, like Run All."""
+    import nbclient
+    import nbformat
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+
+    nb = nbformat.from_dict(notebook)
+    for cell in nb.cells:
+        if cell.get("cell_type") == "code":
+            cell["outputs"], cell["execution_count"] = [], None
+    client = nbclient.NotebookClient(nb, timeout=limits["notebook_seconds"], kernel_name="python3",
+                                     resources={"metadata": {"path": "/tmp"}})
+    try:
+        client.execute()
+    except CellExecutionError as exc:
+        index = next((i for i, c in enumerate(nb.cells) for o in c.get("outputs", [])
+                      if o.get("output_type") == "error"), None)
+        return {"runs_clean": f"no: cell {index + 1 if index is not None else '?'} raised {exc.ename}: "
+                              f"{' '.join(str(exc.evalue).split())[:150]}"}
+    except CellTimeoutError:
+        return {"runs_clean": f"no: a cell ran longer than {limits['notebook_seconds']} s"}
+    except DeadKernelError:
+        return {"runs_clean": "no: the kernel died (memory or process limit?)"}
+    except Exception as exc:  # noqa: BLE001 - the kernel could not start, ...
+        return {"runs_clean": f"no: {type(exc).__name__}: {str(exc)[:150]}"}
+    return {"runs_clean": "yes"}
 
 
 def _run_case(function, case: dict, bank, writer, limits: dict, compare_values) -> dict:

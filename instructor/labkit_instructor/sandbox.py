@@ -62,7 +62,8 @@ class Limits:
         could not read the Python installation otherwise)."""
         uid = SANDBOX_UIDS.start + os.getpid() % len(SANDBOX_UIDS) if sandboxed else None
         return {"memory_mb": self.memory_mb, "cpu_seconds": self.cpu_seconds, "case_seconds": self.case_seconds,
-                "file_mb": self.file_mb, "processes": self.processes, "uid": uid}
+                "notebook_seconds": self.wall_seconds, "file_mb": self.file_mb, "processes": self.processes,
+                "uid": uid}
 
 
 @dataclass(frozen=True)
