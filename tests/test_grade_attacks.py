@@ -130,6 +130,7 @@ def graded():
     for name, (cells, extra) in cases.items():
         write_submission(folder, f"{name}_01_baseline_model.ipynb", make_submission("01", cells, extra_cells=extra))
     write_submission(folder, victim.name, make_submission("01", RIGHT))
+    victim_bytes = victim.read_bytes()
     before = (REPO_ROOT / "labkit" / "exercises" / "_check.py").read_bytes()
     os.environ[SECRET.upper().replace("-", "_")] = SECRET  # a "secret" in the grader's environment
     limits = sandbox.Limits(memory_mb=2048, cpu_seconds=60, wall_seconds=90, case_seconds=4, processes=48)
@@ -144,6 +145,7 @@ def graded():
         thread.join(timeout=5)
         listener.close()
     rows = {r["student"]: r for r in csv.DictReader((out / "gradebook.csv").open(encoding="utf-8"))}
+    assert victim.read_bytes() == victim_bytes, "a submission overwrote a classmate's file"
     return {"report": report, "rows": rows, "out": out, "received": received, "check_before": before,
             "gradebook": gradebook_after_grading, "results": {r["student"]: r for r in report.results}}
 

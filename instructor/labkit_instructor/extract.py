@@ -96,7 +96,7 @@ def extract(nb: Mapping, exercise_ids: Sequence[str]) -> Extracted:
     ...                 {"cell_type": "code", "source": "def f(v):\\n    return np.sum(v)\\n\\nf = check('01.f', f)"}]}
     >>> got = extract(nb, ["01.f", "01.g"])
     >>> got.imports, got.code["01.f"], got.code["01.g"]
-    ('import numpy as np', 'def f(v):\\n    return np.sum(v)', '')
+    (('import numpy as np',), 'def f(v):\\n    return np.sum(v)', '')
     """
     imports: list[str] = []
     code = {i: "" for i in exercise_ids}
