@@ -12,7 +12,8 @@ OFFLINE_DEFAULTS = {
     "TRANSFORMERS_VERBOSITY": "error",  # alibi-detect imports transformers, which prints an advisory
     "HF_HUB_OFFLINE": "1",
     "TRANSFORMERS_OFFLINE": "1",
-    "MLFLOW_DISABLE_TELEMETRY": "true",  # MLflow 3 sends usage telemetry unless told (it reads DO_NOT_TRACK only as "true")
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",  # no download bar when a registered model is loaded  # MLflow 3 sends usage telemetry unless told (it reads DO_NOT_TRACK only as "true")
 }
 #: The defaults that keep the lab off the network (the others only keep it quiet).
 NETWORK_VARIABLES = ("DO_NOT_TRACK", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "MLFLOW_DISABLE_TELEMETRY")

@@ -665,11 +665,6 @@ class PerformanceEstimate:
     n_labelled_windows: int
     freq: str
 
-    @property
-    def estimate_beats_naive(self) -> bool:
-        """True when the loss estimate tracks realised MAE more closely than the naive one."""
-        return bool(self.estimate_gap < self.naive_gap)
-
     def to_frame(self) -> pd.DataFrame:
         """The per-window table with window_start as a column."""
         return self.table.reset_index()

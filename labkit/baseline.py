@@ -145,7 +145,8 @@ class Baseline:
         if missing:
             raise fail("Baseline.predict", "df", f"the feature columns {list(self.features)}", f"<a frame without "
                        f"{missing}>", "did an upstream change rename or drop them? Restore the columns first")
-        return self.model.predict(df[list(self.features)])
+        with threadpool_limits(limits=1):  # one thread: no OpenMP oversubscription on a shared machine
+            return self.model.predict(df[list(self.features)])
 
     def save(self, folder: str | Path | None = None) -> Path:
         """Write the model and reference data to ``folder`` (default: ``runs/baseline``).

@@ -5,11 +5,12 @@
 against the number of retrains. Each evening a policy sees only what was known then: labels arrive
 ``label_delay_days`` late; the backtest's signals (:data:`BACKTEST_SIGNALS`) are the recent
 labelled error of the serving version and the drift of recent inputs from its training data.
-A retrained model is registered in a :class:`ModelRegistry`, promoted at once, and rolled back if
-it does worse than its parent on its first labelled days. The simulation's choices (training
+A retrained model is registered in a :class:`ModelRegistry` (MLflow's model registry: an MLflow
+run and a model version per retrain), promoted at once, and rolled back if it does worse than its
+parent on its first labelled days. The simulation's choices (training
 window, model size, threads, timings): ``docs/alerting.md``.
 
->>> reg = ModelRegistry("demo")
+>>> reg = ModelRegistry("demo", replace=True)      # MLflow's registry, on SQLite under runs/mlflow/
 >>> v1 = reg.register("model-a", features=["temp"], trained_on=("2011-01-01", "2011-09-30"), n_rows=6500)
 >>> v2 = reg.register("model-b", features=["temp"], trained_on=("2011-01-01", "2012-03-31"), n_rows=11000,
 ...                   parent="v1")
@@ -20,9 +21,15 @@ window, model size, threads, timings): ``docs/alerting.md``.
 """
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import json
 import logging
+import os
+import tempfile
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -33,8 +40,9 @@ from labkit._windows import window_starts
 from labkit.alerting.triggers import DriftTrigger, PerformanceTrigger, Policy, TimeTrigger
 from labkit.data import TARGET
 from labkit.drift import wasserstein
+from labkit.paths import artifacts_dir
 
-__all__ = ["ModelVersion", "RollbackCheck", "ModelRegistry", "BacktestSpec", "BacktestResult", "BACKTEST_SIGNALS",
+__all__ = ["ModelVersion", "RollbackCheck", "ModelRegistry", "tracking_uri", "BacktestSpec", "BacktestResult", "BACKTEST_SIGNALS",
            "BACKTEST_MAX_ITER", "default_policies", "backtest_retraining"]
 
 logger = logging.getLogger(__name__)
@@ -93,59 +101,131 @@ class RollbackCheck:
     reason: str
 
 
+def tracking_uri() -> str:
+    """Where MLflow tracks runs and registers models: ``MLFLOW_TRACKING_URI`` when set (a tracking
+    server such as ``http://127.0.0.1:5000``), else a SQLite file under ``runs/mlflow/``."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{artifacts_dir('mlflow') / 'mlflow.db'}"
+
+
+@contextlib.contextmanager
+def _quiet(logger_name: str):
+    """Silence a library's INFO/WARNING log lines for a moment (MLflow's table creation, pickle notice, run links)."""
+    log = logging.getLogger(logger_name)
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
+
+
 class ModelRegistry:
-    """Versions of one model (predicting ``target``), a champion, promotion, rollback and a history.
+    """Versions of one model (predicting ``target``) in MLflow's model registry.
 
-    ``promote`` makes a version the champion (the one serving); ``rollback`` retires the champion
-    as *rolled back* and restores the one before it. Every change is recorded in :meth:`history`.
+    :meth:`register` logs an MLflow run (training window, rows, metrics, the model) and creates a
+    model version tagged with its lineage (parent, note); the alias ``challenger`` points at the
+    newest version. :meth:`promote` moves the alias ``champion`` (the version serving) and tags the
+    old one ``retired``; :meth:`rollback` tags the champion ``rolled_back`` and moves ``champion``
+    back to the champion before it. Each change is also an ``event.NNNN`` tag of the registered
+    model (:meth:`history`). The store is :func:`tracking_uri`; ``replace=True`` deletes a
+    registered model of that name first (a backtest replays from scratch). ``client`` is MLflow's
+    own ``MlflowClient`` on the same store. Fitted models also stay in memory; :meth:`load` reads
+    one back from MLflow.
 
-    >>> ModelRegistry().rollback()
+    >>> ModelRegistry("empty", replace=True).rollback()
     Traceback (most recent call last):
     ValueError: rollback(): champion: expected an earlier champion to roll back to, got []. Fix: promote a version first.
     """
 
-    def __init__(self, name: str = "bike-demand", *, target: str = TARGET):
-        if not isinstance(name, str) or not name.strip() or "/" in name:
-            raise fail("ModelRegistry", "name", "a non-empty string without '/'", name, "pass e.g. 'bike-demand'")
-        self.name, self.target = name, target
-        self._versions: dict[str, ModelVersion] = {}
-        self._status: dict[str, str] = {}
-        self._stack: list[str] = []
-        self._events: list[dict] = []
+    def __init__(self, name: str = "bike-demand", *, target: str = TARGET, replace: bool = False):
+        import mlflow
+
+        if not isinstance(name, str) or not name.strip() or "/" in name or "'" in name:
+            raise fail("ModelRegistry", "name", "a non-empty string without '/' or quotes", name,
+                       "pass e.g. 'bike-demand'")
+        self.name, self.target, self.tracking_uri = name, target, tracking_uri()
+        with _quiet("mlflow"):  # the first calls create the tables and say so
+            self.client = mlflow.MlflowClient(self.tracking_uri, self.tracking_uri)
+            found = self.client.search_registered_models(f"name = '{name}'")
+            exp = self.client.get_experiment_by_name(name)
+        if found and replace:
+            self.client.delete_registered_model(name)
+        if not found or replace:
+            self.client.create_registered_model(name, tags={"target": target})
+        db = self.tracking_uri.removeprefix("sqlite:///") if self.tracking_uri.startswith("sqlite:///") else None
+        self._experiment = exp.experiment_id if exp else self.client.create_experiment(
+            name, artifact_location=(Path(db).parent / "artifacts").as_uri() if db else None)
+        self._versions: dict[str, ModelVersion] = {}  # what MLflow holds, read once; models load on first use
+        for mv in sorted(self.client.search_model_versions(f"name = '{name}'"), key=lambda v: int(v.version)):
+            t = mv.tags
+            self._versions[f"v{mv.version}"] = ModelVersion(
+                version=f"v{mv.version}", model=None, features=tuple(t["features"].split(",")), target=target,
+                trained_on=(t["trained_from"], t["trained_to"]), n_rows=int(t["n_rows"]),
+                metrics=self.client.get_run(mv.run_id).data.metrics, parent=t.get("parent") or None,
+                created_at=t.get("created_at", ""), note=t.get("note", ""))
+        self._n_events = sum(k.startswith("event.") for k in self._tags())
 
     def __getitem__(self, version: str) -> ModelVersion:
         return self.get(version)
 
-    def get(self, version: str) -> ModelVersion:
-        """The version called ``version`` (e.g. "v2")."""
+    def _tags(self) -> dict:
+        return self.client.get_registered_model(self.name).tags
+
+    def _known(self, version: str) -> None:
         if version not in self._versions:
             raise KeyError(str(fail("ModelRegistry.get", "version", f"one of {list(self._versions)}",
                                     f"<no version {version!r}>", "register it first")))
+
+    def get(self, version: str) -> ModelVersion:
+        """The version called ``version`` (MLflow's version 2 is "v2"), with its fitted model."""
+        self._known(version)
+        if self._versions[version].model is None:  # registered in an earlier session
+            self._versions[version] = dataclasses.replace(self._versions[version], model=self.load(version))
         return self._versions[version]
+
+    def load(self, version: str):
+        """The model of ``version`` read back from MLflow (``mlflow.sklearn.load_model``)."""
+        import mlflow
+
+        self._known(version)
+        source = self.client.get_model_version(self.name, version[1:]).source
+        with tempfile.TemporaryDirectory() as tmp:
+            return mlflow.sklearn.load_model(mlflow.artifacts.download_artifacts(
+                artifact_uri=source, dst_path=tmp, tracking_uri=self.tracking_uri))
 
     @property
     def versions(self) -> tuple:
         """All versions, in registration order."""
-        return tuple(self._versions.values())
+        return tuple(self.get(v) for v in self._versions)
+
+    def alias(self, alias: str) -> ModelVersion | None:
+        """The version an MLflow alias ("champion", "challenger") points at, or None."""
+        version = self.client.get_registered_model(self.name).aliases.get(alias)
+        return None if version is None else self.get(f"v{version}")
 
     @property
     def champion(self) -> ModelVersion | None:
-        """The version serving now (None before the first promotion)."""
-        return self._versions[self._stack[-1]] if self._stack else None
+        """The version serving now: alias ``champion`` (None before the first promotion)."""
+        return self.alias("champion")
+
+    def _stack(self) -> list[str]:
+        return self._tags().get("champions", "").split()
 
     @property
     def previous(self) -> ModelVersion | None:
         """The champion a rollback would restore (None if there is none)."""
-        return self._versions[self._stack[-2]] if len(self._stack) > 1 else None
+        stack = self._stack()
+        return self.get(stack[-2]) if len(stack) > 1 else None
 
     def status(self, version: str) -> str:
-        """'registered' (never served), 'champion', 'retired' (replaced) or 'rolled_back'."""
-        self.get(version)
-        return self._status[version]
+        """'registered' (never served), 'champion', 'retired' (replaced) or 'rolled_back': a version tag."""
+        self._known(version)
+        return self.client.get_model_version(self.name, version[1:]).tags.get("status", "registered")
 
     def history(self) -> pd.DataFrame:
-        """Events: at, action (register / promote / rollback / check), version, from_version, reason."""
-        return pd.DataFrame(self._events, columns=["at", "action", "version", "from_version", "reason"])
+        """Events from MLflow: at, action (register / promote / rollback / check), version, from_version, reason."""
+        events = [json.loads(v) for k, v in sorted(self._tags().items()) if k.startswith("event.")]
+        return pd.DataFrame(events, columns=["at", "action", "version", "from_version", "reason"])
 
     def to_frame(self) -> pd.DataFrame:
         """One row per version with its metadata and status."""
@@ -153,16 +233,25 @@ class ModelRegistry:
             return pd.DataFrame(columns=["version", "parent", "trained_from", "trained_to", "n_rows", "created_at",
                                          "note", "status"])
         out = pd.concat([v.to_frame() for v in self._versions.values()], ignore_index=True)
-        out["status"] = [self._status[v] for v in out["version"]]
+        out["status"] = [self.status(v) for v in out["version"]]
         return out
 
     def _event(self, at, action, version, from_version=None, reason=""):
-        self._events.append({"at": "" if at is None else str(at), "action": action, "version": version,
-                             "from_version": from_version, "reason": reason})
+        event = {"at": "" if at is None else str(at), "action": action, "version": version,
+                 "from_version": from_version, "reason": reason[:4000]}
+        self.client.set_registered_model_tag(self.name, f"event.{self._n_events:04d}", json.dumps(event))
+        self._n_events += 1
+
+    def _set(self, version: str, **tags) -> None:
+        for key, value in tags.items():
+            self.client.set_model_version_tag(self.name, version[1:], key, str(value))
 
     def register(self, model, *, features: Sequence[str], trained_on: tuple, n_rows: int, metrics: dict | None = None,
                  parent: str | None = None, created_at=None, note: str = "") -> ModelVersion:
-        """Add a version (not serving yet) and return it; ``trained_on`` is (first, last) training time."""
+        """Log an MLflow run with ``model`` and register it as a new version (alias ``challenger``, not serving)."""
+        import mlflow
+        from mlflow.entities import Metric, Param
+
         func = "register"
         if isinstance(features, str) or not len(features):
             raise fail(func, "features", "a non-empty list of column names", features, "pass e.g. ['temp', 'hr']")
@@ -171,43 +260,62 @@ class ModelRegistry:
         if parent is not None and parent not in self._versions:
             raise fail(func, "parent", f"a registered version, one of {list(self._versions)}",
                        f"<parent {parent!r} is not registered>", "register the parent first")
-        mv = ModelVersion(version=f"v{len(self._versions) + 1}", model=model, features=tuple(features),
-                          target=self.target, trained_on=(str(trained_on[0]), str(trained_on[1])), n_rows=int(n_rows),
-                          metrics=dict(metrics or {}), parent=parent,
-                          created_at="" if created_at is None else str(created_at), note=note)
-        self._versions[mv.version], self._status[mv.version] = mv, "registered"
-        self._event(created_at, "register", mv.version, parent, note)
-        logger.info("registered %s (parent %s, %d rows)", mv.version, parent, mv.n_rows)
-        return mv
+        tags = {"features": ",".join(features), "trained_from": str(trained_on[0]), "trained_to": str(trained_on[1]),
+                "n_rows": str(int(n_rows)), "parent": parent or "", "note": note[:4000],
+                "created_at": "" if created_at is None else str(created_at)}
+        run = self.client.create_run(self._experiment, run_name=f"{self.name}: {note or 'register'}"[:200]).info
+        run_id = run.run_id
+        self.client.log_batch(run_id, params=[Param(k, v[:500]) for k, v in {"registry": self.name, **tags}.items()],
+                              metrics=[Metric(k, float(v), int(time.time() * 1000), 0) for k, v in (metrics or {}).items()])
+        with tempfile.TemporaryDirectory() as tmp, _quiet("mlflow"):
+            # cloudpickle stores any fitted model quickly; skops (the safer default) refuses
+            # HistGradientBoosting's tree nodes unless trusted and is ~10x slower (docs/alerting.md)
+            mlflow.sklearn.save_model(model, f"{tmp}/model", serialization_format="cloudpickle", pip_requirements=[])
+            self.client.log_artifacts(run_id, f"{tmp}/model", "model")
+            self.client.set_terminated(run_id)  # against a tracking server, MLflow prints the run's address
+            mv = self.client.create_model_version(self.name, f"{run.artifact_uri}/model", run_id=run_id,
+                                                  tags={**tags, "status": "registered"})
+        version = f"v{mv.version}"
+        self._versions[version] = ModelVersion(
+            version=version, model=model, features=tuple(features), target=self.target, n_rows=int(n_rows),
+            trained_on=(tags["trained_from"], tags["trained_to"]), metrics=dict(metrics or {}), parent=parent,
+            created_at=tags["created_at"], note=note)
+        self.client.set_registered_model_alias(self.name, "challenger", mv.version)
+        self._event(created_at, "register", version, parent, note)
+        logger.info("registered %s (parent %s, %d rows)", version, parent, int(n_rows))
+        return self._versions[version]
 
     def promote(self, version: str, *, at=None, reason: str = "") -> ModelVersion:
-        """Make ``version`` the champion; the old champion becomes 'retired'."""
-        mv = self.get(version)
-        if self._stack and self._stack[-1] == version:
+        """Make ``version`` the champion (move the alias); the old champion becomes 'retired'."""
+        mv, stack = self.get(version), self._stack()
+        if stack and stack[-1] == version:
             return mv
-        old = self._stack[-1] if self._stack else None
+        old = stack[-1] if stack else None
         if old is not None:
-            self._status[old] = "retired"
-        self._stack.append(version)
-        self._status[version] = "champion"
+            self._set(old, status="retired")
+        self.client.set_registered_model_alias(self.name, "champion", version[1:])
+        self.client.set_registered_model_tag(self.name, "champions", " ".join(stack + [version]))
+        self._set(version, status="champion")
         self._event(at, "promote", version, old, reason)
         logger.info("promoted %s (was %s): %s", version, old, reason)
         return mv
 
     def rollback(self, *, at=None, reason: str = "") -> ModelVersion:
-        """Retire the champion as 'rolled_back' and restore the previous champion; return it."""
-        if len(self._stack) < 2:
-            raise fail("rollback", "champion", "an earlier champion to roll back to", self._stack,
-                       "promote a version first")
-        bad = self._stack.pop()
-        self._status[bad] = "rolled_back"
-        while len(self._stack) > 1 and self._status[self._stack[-1]] == "rolled_back":
-            self._stack.pop()  # a version rolled back earlier is never restored implicitly
-        good = self._stack[-1]
-        self._status[good] = "champion"
+        """Tag the champion 'rolled_back', move the alias ``champion`` back to the previous champion; return it."""
+        stack = self._stack()
+        if len(stack) < 2:
+            raise fail("rollback", "champion", "an earlier champion to roll back to", stack, "promote a version first")
+        bad = stack.pop()
+        self._set(bad, status="rolled_back", rolled_back_at="" if at is None else at, rollback_reason=reason[:4000])
+        while len(stack) > 1 and self.status(stack[-1]) == "rolled_back":
+            stack.pop()  # a version rolled back earlier is never restored implicitly
+        good = stack[-1]
+        self.client.set_registered_model_alias(self.name, "champion", good[1:])
+        self.client.set_registered_model_tag(self.name, "champions", " ".join(stack))
+        self._set(good, status="champion")
         self._event(at, "rollback", good, bad, reason)
         logger.info("rolled back %s -> %s: %s", bad, good, reason)
-        return self._versions[good]
+        return self.get(good)
 
     def check_rollback(self, window: pd.DataFrame, *, tolerance: float = 0.0, min_rows: int = 24, at=None,
                        apply: bool = True) -> RollbackCheck:
@@ -216,7 +324,7 @@ class ModelRegistry:
         func = "check_rollback"
         champ, prev = self.champion, self.previous
         if champ is None or prev is None:
-            raise fail(func, "registry", "a champion and a previous champion", self._stack, "promote two versions")
+            raise fail(func, "registry", "a champion and a previous champion", self._stack(), "promote two versions")
         check_columns(check_frame(window, "window", func=func), [self.target, *champ.features, *prev.features],
                       "window", func=func)
         if len(window) < min_rows:
@@ -433,7 +541,7 @@ def _replay(sim: _Simulation, baseline, policies, seed, progress) -> BacktestRes
     n_days = len(sim.days)
     with tqdm(total=n_days * len(policies), desc="backtest", disable=not progress, leave=False) as bar:
         for policy in policies:
-            reg = registries[policy.name] = ModelRegistry(policy.name, target=sim.target)
+            reg = registries[policy.name] = ModelRegistry(f"backtest-{policy.name}", target=sim.target, replace=True)
             v1 = reg.register(baseline.model, features=feats, n_rows=base_rows[1] - base_rows[0],
                               trained_on=tuple(str(pd.Timestamp(sim.lab_times[i])) for i in (base_rows[0], base_rows[1] - 1)),
                               metrics={f"reference_{k}": v for k, v in baseline.metrics.items()},

@@ -235,7 +235,8 @@ def test_evaluate_calls_notifiers_and_survives_a_broken_one(caplog):
     with caplog.at_level(logging.ERROR, logger="labkit.alerting.rules"):
         h = evaluate(Rule("R", "x", ">", 0), daily(x=[1, 0, 1]), notifiers=[Broken(), Good()])
     assert sent == ["[FIRING] R (medium)"] * 2 and h.n_notifications == 2
-    assert "Broken" in caplog.text and "continuing" in caplog.text
+    assert "Broken" in caplog.text and "continuing" in caplog.text and "LOST notification" in caplog.text
+    assert caplog.text.count("[FIRING] R (medium)") == 2  # the whole notification is in the log
 
 
 def test_engine_step_by_step_matches_evaluate():

@@ -30,8 +30,16 @@ def _stream(n_days=14, seed=0):
     return pd.DataFrame({"timestamp": t, "x": x, "cnt": 1.2 * x + day_effect + rng.normal(0, 5, t.size)})
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _mlflow_store(tmp_path_factory):
+    """The registry's MLflow store: a SQLite file of this module's own, not the lab's runs/mlflow."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}")
+        yield
+
+
 def _versions():
-    reg = ModelRegistry("exp")
+    reg = ModelRegistry("exp", replace=True)
     reg.register(Lin(1.0), features=["x"], trained_on=("2011-01-01", "2011-09-30"), n_rows=100)
     reg.register(Lin(1.2), features=["x"], trained_on=("2012-01-01", "2012-03-24"), n_rows=100, parent="v1")
     return reg["v1"], reg["v2"]

@@ -6,6 +6,7 @@ import json
 import logging
 import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pandas as pd
@@ -126,7 +127,7 @@ def note(msg="MAE is 55.0, threshold 40", severity="high", status="firing", rule
     return Notification.from_message(msg, severity=severity, rule=rule, time="2012-03-01", status=status)
 
 
-RETRY_FIELDS = ("max_attempts", "backoff", "max_backoff", "jitter", "timeout", "seed")
+RETRY_FIELDS = ("max_attempts", "backoff", "max_backoff", "jitter", "timeout", "deadline", "max_retry_after", "seed")
 
 
 def webhook(url, **kw) -> tuple[WebhookNotifier, Sleeps]:
@@ -219,11 +220,63 @@ def test_client_errors_are_not_retried(hook, artifacts):
     assert result.http_status == 404
 
 
-def test_429_honours_retry_after_capped(hook):
+def test_429_retry_after_is_waited_out_in_full(hook):
     hook.script = [("retry_after", 429, 30)]
     n, sleeps = webhook(hook.url, max_backoff=2.0)
     assert n.send(note()).status == "delivered"
-    assert sleeps == [2.0]
+    assert sleeps == [30.0]  # never earlier than the server allows
+
+
+@pytest.mark.parametrize("header, waited", [
+    ("Wed, 21 Oct 2015 07:28:00 GMT", [0.0]),  # an HTTP date in the past: retry at once
+    ("-5", [0.0]), ("NaN", "backoff"), ("soon", "backoff"),
+], ids=["http-date", "negative", "nan", "garbage"])
+def test_retry_after_forms(hook, header, waited):
+    hook.script = [("retry_after", 503, header)]
+    n, sleeps = webhook(hook.url, backoff=1.0, jitter=0.0)
+    assert n.send(note()).status == "delivered"
+    assert sleeps == ([1.0] if waited == "backoff" else waited)
+
+
+def test_retry_after_beyond_the_maximum_is_dead_lettered_not_retried_early(hook, artifacts):
+    hook.script = [("retry_after", 429, 3600)]
+    n, sleeps = webhook(hook.url, max_retry_after=60)
+    result = n.send(note())
+    assert result.status == "dead_lettered" and sleeps == [] and len(hook.received) == 1
+    assert "asked to wait 3600 s, more than max_retry_after=60 s" in result.error
+
+
+def test_a_slow_drip_server_cannot_hold_the_caller_past_the_deadline(artifacts):
+    """The server answers one byte every 0.3 s: each read is quick, the whole answer is not."""
+    release = threading.Event()
+
+    class Drip(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok":
+                if release.wait(0.3):
+                    return
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Drip)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        n, sleeps = webhook(f"http://127.0.0.1:{server.server_address[1]}/hook", timeout=1.0, max_attempts=2)
+        start = time.monotonic()
+        result = n.send(note())
+        assert time.monotonic() - start < 3.0 and result.status == "dead_lettered" and result.attempts == 2
+        assert "timed out after 1 s" in result.error
+        n, _ = webhook(f"http://127.0.0.1:{server.server_address[1]}/hook", timeout=1.0, deadline=1.5, backoff=1.0)
+        assert "would pass the 1.5 s deadline" in n.send(note()).error
+    finally:
+        release.set()
+        server.shutdown()
+        server.server_close()
 
 
 def test_redirects_are_not_followed(hook, artifacts):

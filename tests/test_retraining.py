@@ -1,6 +1,15 @@
 """labkit.retraining: the model registry and the retraining backtest (policies of labkit.alerting.triggers)."""
 from __future__ import annotations
 
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -17,6 +26,14 @@ from labkit.drift import wasserstein
 def _one_thread():
     """OpenMP threads fighting over two shared cores make tree fits 5-20x slower."""
     with threadpool_limits(1):
+        yield
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _mlflow_store(tmp_path_factory):
+    """The registry's MLflow store: a SQLite file of this module's own, not the lab's runs/mlflow."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}")
         yield
 
 
@@ -38,7 +55,7 @@ def _window(n=48, value=100.0):
 
 
 def _registry():
-    reg = rt.ModelRegistry("test")
+    reg = rt.ModelRegistry("test", replace=True)
     reg.register(Const(100), features=["hr"], trained_on=("2011-01-01", "2011-09-30"), n_rows=10, metrics={"mae": 1.5})
     reg.register(Const(130), features=["hr"], trained_on=("2011-01-01", "2012-01-31"), n_rows=20, parent="v1")
     return reg
@@ -58,6 +75,25 @@ def test_registry_promote_rollback_and_history():
     frame = reg.to_frame()
     assert frame["status"].tolist() == ["champion", "rolled_back"] and frame["metric_mae"].iloc[0] == 1.5
     assert [v.version for v in reg.versions] == ["v1", "v2"] and reg.get("v2").parent == "v1"
+
+
+def test_registry_lives_in_mlflow():
+    """Runs, versions, lineage tags, aliases and events are MLflow's; a new session sees the same registry."""
+    reg = _registry()
+    reg.promote("v1", at="2012-01-01")
+    reg.promote("v2", at="2012-02-01")
+    reg.rollback(at="2012-02-08", reason="worse")
+    client = reg.client
+    assert {k: str(v) for k, v in client.get_registered_model("test").aliases.items()} == {"champion": "1",
+                                                                                          "challenger": "2"}
+    v2 = client.get_model_version("test", "2")
+    assert v2.tags["parent"] == "v1" and v2.tags["status"] == "rolled_back" and v2.tags["rollback_reason"] == "worse"
+    run = client.get_run(client.get_model_version("test", "1").run_id)
+    assert run.data.metrics == {"mae": 1.5} and run.data.params["trained_to"] == "2011-09-30"
+    again = rt.ModelRegistry("test")  # e.g. the next day, in another process
+    assert again.champion.version == "v1" and again.history().equals(reg.history())
+    assert again.champion.predict(_window(n=3)).tolist() == [100.0] * 3  # the model, read back from MLflow
+    assert rt.ModelRegistry("test", replace=True).to_frame().empty
 
 
 def test_registry_errors():
@@ -232,3 +268,56 @@ def test_backtest_needs_labels_and_a_baseline(hourly, base):
         rt.backtest_retraining(broken, base, progress=False)
     with pytest.raises(TypeError, match="expected a labkit Baseline"):
         rt.backtest_retraining(hourly, base.model, progress=False)
+
+
+@pytest.fixture(scope="module")
+def tracking_server(tmp_path_factory):
+    """``mlflow server`` with a SQLite backend on 127.0.0.1: the registry's scale path."""
+    root = tmp_path_factory.mktemp("server")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    cmd = [str(Path(sys.executable).with_name("mlflow")), "server", "--backend-store-uri",
+           f"sqlite:///{root / 'mlflow.db'}", "--artifacts-destination", str(root / "artifacts"),
+           "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}  # no background job workers
+    with open(root / "server.log", "wb") as log:
+        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 240
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/health", timeout=2).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail("mlflow server did not start:\n" + (root / "server.log").read_text()[-3000:])
+                time.sleep(1)
+        yield url
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def test_backtest_against_a_tracking_server(hourly, base, tracking_server, monkeypatch):
+    """The same code, unchanged, against ``mlflow server`` (MLFLOW_TRACKING_URI): runs, versions, aliases."""
+    import mlflow
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking_server)
+    res = _short(hourly, base, policies=[Policy("periodic", [TimeTrigger("10D")])], end="2012-01-25")
+    reg = res.registries["periodic"]
+    assert reg.tracking_uri == tracking_server and len(reg.versions) == 3  # the baseline and two retrains
+    client = mlflow.MlflowClient(tracking_server, tracking_server)
+    versions = client.search_model_versions("name = 'backtest-periodic'")
+    assert sorted((v.version, v.tags["parent"]) for v in versions) == [("1", ""), ("2", "v1"), ("3", "v2")]
+    assert str(client.get_registered_model("backtest-periodic").aliases["champion"]) == "3"
+    runs = client.search_runs([client.get_experiment_by_name("backtest-periodic").experiment_id])
+    assert len(runs) == 3 and {r.data.params["registry"] for r in runs} == {"backtest-periodic"}
+    loaded = reg.load("v3")  # the model travels through the server's artifact store
+    X = hourly[list(base.features)].head(5)
+    np.testing.assert_allclose(loaded.predict(X), reg.get("v3").model.predict(X))

@@ -16,6 +16,7 @@ to a dead-letter file. The webhook URL is a secret, never printed or logged in f
 """
 from __future__ import annotations
 
+import email.utils
 import http.client
 import ipaddress
 import json
@@ -81,10 +82,11 @@ class Delivery:
 class Retry:
     """How a webhook retries transient failures (5xx, 408, 429, timeouts, refused connections).
 
-    Up to ``max_attempts`` attempts of ``timeout`` seconds each; the wait after attempt k is
-    ``min(max_backoff, backoff * 2**k)``, shortened by a random fraction of up to ``jitter``
-    (seeded by ``seed``); a 429's ``Retry-After`` is honoured up to ``max_backoff``. ``sleep``
-    is injectable so tests run instantly.
+    Up to ``max_attempts`` attempts, each abandoned after ``timeout`` seconds in all, and the whole
+    send after ``deadline`` seconds; the wait after attempt k is ``min(max_backoff, backoff * 2**k)``,
+    shortened by a random fraction of up to ``jitter`` (seeded by ``seed``). A ``Retry-After`` (seconds
+    or an HTTP date) is waited out in full up to ``max_retry_after`` seconds; beyond it the notification
+    is dead-lettered, never retried early. ``sleep`` is injectable so tests run instantly.
     """
 
     max_attempts: int = 4
@@ -92,15 +94,18 @@ class Retry:
     max_backoff: float = 8.0
     jitter: float = 0.5
     timeout: float = 5.0
+    deadline: float = 60.0
+    max_retry_after: float = 60.0
     seed: int | None = None
     sleep: Callable[[float], None] | None = None
 
     def __post_init__(self):
         check_int(self.max_attempts, "max_attempts", func="Retry", low=1)
-        for name in ("backoff", "max_backoff"):
+        for name in ("backoff", "max_backoff", "max_retry_after"):
             check_number(getattr(self, name), name, func="Retry", low=0)
         check_number(self.jitter, "jitter", func="Retry", low=0, high=1)
-        check_number(self.timeout, "timeout", func="Retry", low=0, low_open=True)
+        for name in ("timeout", "deadline"):
+            check_number(getattr(self, name), name, func="Retry", low=0, low_open=True)
 
     def delays(self) -> list[float]:
         """The upper bounds of the waits between attempts (before jitter)."""
@@ -334,6 +339,18 @@ def slack_payload(notification: Notification, *, channel: str | None = None, use
     return payload
 
 
+def _retry_after(header: str | None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (seconds or an HTTP date); None when unusable."""
+    try:
+        seconds = float(header)
+    except (TypeError, ValueError):
+        try:
+            seconds = (email.utils.parsedate_to_datetime(header) - pd.Timestamp.now(tz="UTC")).total_seconds()
+        except (TypeError, ValueError):
+            return None
+    return max(seconds, 0.0) if math.isfinite(seconds) else None
+
+
 class WebhookNotifier(Notifier):
     """POST notifications as JSON to a webhook (Slack by default), with retries and a dead letter.
 
@@ -390,10 +407,6 @@ class WebhookNotifier(Notifier):
     def _scrub(self, text: str) -> str:
         return _scrub(text, self._url)
 
-    def _wait(self, k: int, retry_after: float | None) -> float:
-        if retry_after is not None:
-            return min(self.retry.max_backoff, max(0.0, retry_after))
-        return self.retry.delays()[k] * (1.0 - self.retry.jitter * self._rng.random())
 
     def _deliver(self, note: Notification) -> Delivery:
         payload = self._payload(note)
@@ -408,26 +421,41 @@ class WebhookNotifier(Notifier):
         if _url_problem(self._url) is not None:
             return self.dead_letter(note.to_dict(), payload, error=f"malformed webhook URL: {_url_problem(self._url)}",
                                     attempts=0)
-        for attempt in range(1, self.retry.max_attempts + 1):
-            status, error, retryable, retry_after = self._post_once(body)
+        r, start = self.retry, time.monotonic()
+        for attempt in range(1, r.max_attempts + 1):
+            status, error, retryable, retry_after = self._attempt(body, min(r.timeout, r.deadline -
+                                                                            (time.monotonic() - start)))
             if error is None:
                 log.info("notifier %s: delivered %s to %s (HTTP %s, attempt %d)", self.name, note.title,
                          self.destination, status, attempt)
                 return Delivery(self.name, "delivered", attempt, self.destination, status, None,
                                 f"delivered (HTTP {status}) after {attempt} attempt(s)")
-            if not retryable or attempt == self.retry.max_attempts:
+            if not retryable or attempt == r.max_attempts:
                 break
-            wait = self._wait(attempt - 1, retry_after)
+            wait = r.delays()[attempt - 1] * (1.0 - r.jitter * self._rng.random()) if retry_after is None else retry_after
+            if wait > r.max_retry_after or time.monotonic() - start + wait >= r.deadline:
+                error += (f"; the server asked to wait {wait:g} s, more than max_retry_after={r.max_retry_after:g} s"
+                          if wait > r.max_retry_after else f"; the next attempt would pass the {r.deadline:g} s deadline")
+                break
             log.warning("notifier %s: attempt %d/%d to %s failed (%s); retrying in %.2f s", self.name, attempt,
                         self.retry.max_attempts, self.destination, error, wait)
             self._sleep(wait)
         return self.dead_letter(note.to_dict(), payload, error=error, attempts=attempt, http_status=status)
 
-    def _post_once(self, body: bytes) -> tuple[int | None, str | None, bool, float | None]:
+    def _attempt(self, body: bytes, timeout: float) -> tuple[int | None, str | None, bool, float | None]:
+        """One POST given ``timeout`` seconds in all: a server that answers too slowly (even byte by byte)
+        is abandoned, its connection left to time out in a background thread."""
+        result = [(None, f"timed out after {timeout:g} s", True, None)]
+        worker = threading.Thread(target=lambda: result.__setitem__(0, self._post_once(body, max(timeout, 0.001))),
+                                  daemon=True)
+        worker.start()
+        worker.join(max(timeout, 0.001))
+        return result[0]
+
+    def _post_once(self, body: bytes, timeout: float) -> tuple[int | None, str | None, bool, float | None]:
         """One POST: (http_status, error or None, retryable, retry_after seconds)."""
         request = urllib.request.Request(self._url, data=body, method="POST", headers={
             "Content-Type": "application/json", "User-Agent": "labkit-notify/0.1"})
-        timeout = self.retry.timeout
         try:
             with self._opener.open(request, timeout=timeout) as response:
                 response.read(65536)
@@ -436,11 +464,7 @@ class WebhookNotifier(Notifier):
             code, header = exc.code, exc.headers.get("Retry-After") if exc.headers is not None else None
             exc.close()
             kind = "redirect (not followed)" if 300 <= code < 400 else self._scrub(str(exc.reason))
-            try:
-                retry_after = float(header) if header else None
-            except ValueError:
-                retry_after = None
-            return code, f"HTTP {code} {kind}", code >= 500 or code in _RETRY_STATUS, retry_after
+            return code, f"HTTP {code} {kind}", code >= 500 or code in _RETRY_STATUS, _retry_after(header)
         except urllib.error.URLError as exc:
             reason = exc.reason
             if isinstance(reason, (TimeoutError, socket.timeout)):

@@ -207,8 +207,9 @@ def to_prometheus(rules=None, *, signals: Mapping[str, str] | None = None) -> li
     out = []
     for rule in as_rules(lab_rules() if rules is None else rules, "to_prometheus"):
         entry = {"alert": rule.name, "expr": rule_expr(rule, signals=signals)}
-        if prometheus_duration(rule.for_):
-            entry["for"] = prometheus_duration(rule.for_)
+        for key, td in (("for", rule.for_), ("keep_firing_for", rule.keep_firing_for)):
+            if prometheus_duration(td):
+                entry[key] = prometheus_duration(td)
         entry["labels"] = {"severity": rule.severity, **rule.labels}
         summary = rule.summary or (" and " if rule.match == "all" else " or ").join(str(c) for c in rule.conditions)
         entry["annotations"] = {"summary": _go_template(rule, summary.replace("{", "{{").replace("}", "}}"), signals),

@@ -186,6 +186,7 @@ class Rule:
     annotation: str | None = None
     summary: str = ""
     cooldown: Any = 0
+    keep_firing_for: Any = 0
     conditions: tuple[Condition, ...] = field(init=False, repr=False)
     match: str = field(init=False, repr=False)
 
@@ -227,6 +228,7 @@ class Rule:
         set_("match", match)
         set_("for_", check_duration(self.for_, "for_", func=func))
         set_("cooldown", check_duration(self.cooldown, "cooldown", func=func))
+        set_("keep_firing_for", check_duration(self.keep_firing_for, "keep_firing_for", func=func))
         self._check_template()
 
     @property
@@ -246,7 +248,7 @@ class Rule:
 
     def __hash__(self):
         return hash((self.name, self.conditions, self.match, self.for_, self.severity,
-                     tuple(sorted(self.labels.items())), self.annotation, self.summary, self.cooldown))
+                     tuple(sorted(self.labels.items())), self.annotation, self.summary, self.cooldown, self.keep_firing_for))
 
     def __str__(self) -> str:
         joiner = " and " if self.match == "all" else " or "
@@ -468,6 +470,15 @@ class AlertHistory:
 
 
 
+    def firing(self, times) -> pd.DataFrame:
+        """One row per time, one column per rule: was an alert of that rule firing then?"""
+        t = pd.DatetimeIndex(times)
+        out = pd.DataFrame(False, index=t, columns=list(self.rules))
+        for a in self.alerts:
+            out.loc[(t >= a.fired_at) & ((t < a.resolved_at) if a.resolved_at is not None else True), a.rule] = True
+        return out
+
+
 @dataclass
 class _State:
     pending_at: pd.Timestamp
@@ -479,6 +490,7 @@ class _State:
     notifications: int = 0
     suppressed_by: str | None = None
     duplicate: bool = False
+    cleared_at: pd.Timestamp | None = None  # first window the condition stopped holding (keep_firing_for)
 
 
 class AlertEngine:
@@ -537,10 +549,14 @@ class AlertEngine:
             st = self._states[i]
             if ok:
                 st = self._states[i] = st or _State(pending_at=t)
+                st.cleared_at = None
                 if st.fired_at is None and t - st.pending_at >= rule.for_:
                     st.fired_at, st.values = t, vals
                     st.value, st.message = vals[rule.conditions[primary].signal], rule.render(vals, primary)
             elif st is not None:
+                st.cleared_at = st.cleared_at or t
+                if st.fired_at is not None and t - st.cleared_at < rule.keep_firing_for:
+                    continue  # Prometheus' keep_firing_for: still firing a while after the condition cleared
                 self._states[i] = None
                 if st.fired_at is None:
                     self._cleared.append(self._freeze(rule, st, "cleared", t))
@@ -591,7 +607,7 @@ class AlertEngine:
 
     @staticmethod
     def _freeze(rule: Rule, st: _State, state: str, end) -> Alert:
-        kept = {k: v for k, v in vars(st).items() if k != "duplicate"}
+        kept = {k: v for k, v in vars(st).items() if k not in ("duplicate", "cleared_at")}
         return Alert(rule.name, rule.severity, rule.alert_labels, state, resolved_at=end, **kept)
 
     def history(self) -> AlertHistory:
@@ -632,13 +648,15 @@ def _signal_arrays(metrics, signals: Sequence[str]) -> tuple[pd.DatetimeIndex, d
 
 
 def evaluate(rules, metrics: pd.DataFrame, *, dedup: bool = True, send_resolved: bool = False,
-             notifiers: Sequence = ()) -> AlertHistory:
+             notifiers: Sequence = (), interval=None, lookback="5m") -> AlertHistory:
     """Run rules over a windowed-metrics frame, window by window, and return the alert history.
 
     ``metrics`` has one row per window, indexed by window start, one column per signal (NaN =
     unknown = condition not met). ``dedup`` and ``send_resolved`` are those of
     :class:`AlertEngine`. Each notification goes to every one of ``notifiers`` (objects
     with ``send()``); one that raises is logged and skipped, evaluation never stops.
+    With ``interval``, rules are evaluated every ``interval`` as Prometheus does: each evaluation
+    sees the latest window at most ``lookback`` old, none (absent: not met) when there is none.
 
     >>> days = pd.date_range("2012-01-01", periods=8, freq="D")
     >>> m = pd.DataFrame({"mae": [50, 30, 50, 30, 50, 50, 50, 30]}, index=days)
@@ -651,13 +669,19 @@ def evaluate(rules, metrics: pd.DataFrame, *, dedup: bool = True, send_resolved:
     engine = AlertEngine(rules, dedup=dedup, send_resolved=send_resolved)
     notifiers = (notifiers,) if hasattr(notifiers, "send") else tuple(notifiers or ())
     index, arrays = _signal_arrays(metrics, engine.signals)
+    if interval is not None and len(index):
+        grid = pd.date_range(index[0], index[-1], freq=check_duration(interval, "interval", func="evaluate",
+                                                                    positive=True))
+        pos = index.get_indexer(grid, method="ffill", tolerance=check_duration(lookback, "lookback", func="evaluate"))
+        index, arrays = grid, {s: np.where(pos >= 0, a[pos], np.nan) for s, a in arrays.items()}
     for k, t in enumerate(index):
         for note in engine.step(t, {s: a[k] for s, a in arrays.items()}):
             for notifier in notifiers:
                 try:
                     notifier.send(note)
-                except Exception:  # a notifier must never stop the monitoring loop
-                    log.exception("notifier %r failed on %s; continuing", type(notifier).__name__, note.title)
+                except Exception:  # a notifier must never stop the monitoring loop; nothing is lost silently
+                    log.exception("notifier %r failed; continuing. LOST notification: %s", type(notifier).__name__,
+                                  json.dumps(note.to_dict(), default=str))
     return engine.history()
 
 
