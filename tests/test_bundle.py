@@ -32,7 +32,7 @@ NEEDED = [
     "notebooks/01_baseline_model.ipynb", "monitoring/alert_rules.yml",
 ]
 NEVER = re.compile(r"^(solutions|tests|docs|instructor|runs|dist|\.venv|\.git)/|labkit_instructor|"
-                   r"(^|/)(__pycache__|\.ipynb_checkpoints|[^/]*\.egg-info)/|\.pyc$|(^|/)grade\.py$")
+                   r"(^|/)(__pycache__|\.ipynb_checkpoints|[^/]*\.egg-info)/|\.pyc$|(^|/)(grade|bench_grading)\.py$")
 
 
 def _git(root: Path, *args: str) -> None:

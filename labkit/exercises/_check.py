@@ -38,13 +38,9 @@ class CheckResult:
     function: Callable[..., Any] | None = field(default=None, repr=False, compare=False)
 
     @property
-    def passed(self) -> bool:
-        return self.status == "passed"
-
-    @property
     def message(self) -> str:
         head = f"{_ICONS[self.status]} {self.title} ({self.exercise})"
-        if self.passed:
+        if self.status == "passed":
             return f"{head}: passed ({self.detail})."
         lines = [f"{head}: not attempted yet." if self.status == "not_attempted" else f"{head}: failed: {self.detail}"]
         return "\n".join(lines + [f"   {self.hint}"] * bool(self.hint) + [f"   The lab continues with recorded results "
