@@ -122,15 +122,17 @@ def _python_paths() -> list[Path]:
 def bwrap_command(command: list[str], binds: dict[str, Path], env: dict[str, str], tmp_mb: int = 256) -> list[str]:
     """The full ``bwrap`` command line: ``binds`` maps paths inside the sandbox to folders outside; the
     private ``/tmp`` (writable by anyone, sticky) holds at most ``tmp_mb`` (it lives in memory)."""
-    made: set[str] = set()
+    made: set[str] = {"/tmp"}
+    # The private /tmp first: binds made after it stay visible even when the grader's environment (or a
+    # clone of the course) lives below /tmp; mounted later, the tmpfs would hide them.
     args = ["bwrap", "--die-with-parent", "--new-session", "--unshare-ipc", "--unshare-pid", "--unshare-net",
-            "--unshare-uts", "--unshare-cgroup-try", *_system_binds()]
+            "--unshare-uts", "--unshare-cgroup-try", *_system_binds(),
+            "--perms", "1777", "--size", str(tmp_mb << 20), "--tmpfs", "/tmp", "--proc", "/proc", "--dev", "/dev"]
     for path in _python_paths():
         args += _bind(path, path, made)
     for inside, outside in binds.items():
         args += _bind(Path(outside), Path(inside), made)
-    args += ["--perms", "1777", "--size", str(tmp_mb << 20), "--tmpfs", "/tmp", "--proc", "/proc", "--dev", "/dev",
-             "--chdir", "/tmp", "--clearenv"]
+    args += ["--chdir", "/tmp", "--clearenv"]
     for name, value in env.items():
         args += ["--setenv", name, value]
     return args + command
