@@ -156,12 +156,19 @@ def hint(exercise_id: str) -> None:
 def progress(notebook: str | None = None) -> pd.DataFrame:
     """Show which exercises and questions are done and which are left (this notebook's, or all); return them."""
     chosen = [notebook] if notebook else sorted({i.split(".", 1)[0] for i in _STATE}) or notebooks()
-    rows = [(i, meta["title"], _STATE.get(i, "not run")) for bank in map(load_bank, map(str, chosen)) if bank
+    banks = [bank for bank in map(load_bank, map(str, chosen)) if bank]
+    rows = [(i, meta["title"], _STATE.get(i, "not run")) for bank in banks
             for i, meta in {**bank.exercises, **bank.questions}.items()]
-    todo = [i for i, _, status in rows if status != "passed"]
+    status = {i: s for i, _, s in rows}
+    todo = sorted((i for i in status if status[i] != "passed"),  # what failed first, then what is left
+                  key=lambda i: ["failed", "not_attempted", "not run"].index(status[i]))
     lines = [f"  {_ICONS[s]} {i:<28} {t} ({s.replace('_', ' ')})" for i, t, s in rows]
-    _show("\n".join([f"{len(rows) - len(todo)} of {len(rows)} done.", *lines, f'Next: {todo[0]}: go back to its '
-                     f'cell (hint("{todo[0]}") helps).' if todo else "Next: nothing left here. Well done!"]))
+    if todo:
+        question = any(todo[0] in bank.questions for bank in banks)
+        helps = "answer it with a letter or a number" if question else f'hint("{todo[0]}") helps'
+        lines.append(f"Next: {todo[0]}: go back to its cell ({helps}).")
+    _show("\n".join([f"{len(rows) - len(todo)} of {len(rows)} done.", *lines] +
+                     ["Next: nothing left here. Well done!"] * (not todo)))
     return pd.DataFrame(rows, columns=["id", "title", "status"])
 
 
@@ -186,6 +193,8 @@ def answer(question_id: str, choice: Any) -> bool | None:
         value = str(choice).strip().lower() if q["kind"] == "choice" else f"{float(choice):.{q['digits']}g}"
     except (TypeError, ValueError):
         value = None
+    if choice is None:
+        _STATE.setdefault(question_id, "not_attempted")
     if choice is None or value is None or (q["kind"] == "choice" and value not in q["choices"]):
         options = ", ".join(map(repr, q["choices"])) if q["kind"] == "choice" else "a number"
         words = "⏳ {} ({}): not answered yet; replace None with" if choice is None else "❌ {} ({}): answer with"
