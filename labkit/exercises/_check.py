@@ -166,7 +166,8 @@ def progress(notebook: str | None = None) -> pd.DataFrame:
     if todo:
         question = any(todo[0] in bank.questions for bank in banks)
         helps = "answer it with a letter or a number" if question else f'hint("{todo[0]}") helps'
-        lines.append(f"Next: {todo[0]}: go back to its cell ({helps}).")
+        where = "run its cell" if status[todo[0]] == "not run" else "go back to its cell"
+        lines.append(f"Next: {todo[0]}: {where} ({helps}).")
     _show("\n".join([f"{len(rows) - len(todo)} of {len(rows)} done.", *lines] +
                      ["Next: nothing left here. Well done!"] * (not todo)))
     return pd.DataFrame(rows, columns=["id", "title", "status"])

@@ -2,9 +2,10 @@
 that name is the package's function listing them).
 
 Each question has a definite answer (a letter listed in the notebook's markdown, or a number) and an
-explanation for every choice: why it is right, or what is wrong with it. The solution notebook calls
-``answer("<id>", <choice>)``; the student notebook gets ``answer("<id>", None)``. The open questions
-keep their model answers in the notebooks' ``answer`` cells.
+explanation for every choice: why it is right, or what is wrong with it (the checker puts "✅ Right:"
+or "❌ Not quite:" before it). The solution notebook calls ``answer("<id>", <choice>);``, the student
+notebook gets ``answer("<id>", None);``. The open questions keep their model answers in the notebooks'
+``answer`` cells.
 """
 from __future__ import annotations
 
@@ -17,15 +18,15 @@ CHOICES = ("a", "b", "c", "d")
 # --------------------------------------------------------------------------------------------------
 register_question(Question(
     "01.q_leakage", "A suspiciously good score", answer="b", choices=CHOICES, explanations={
-        "a": "Not first. Overfitting makes a model shine on its training rows and do *worse* on held-out "
-             "ones. A near-perfect score on held-out hours points the other way: the model has information "
+        "a": "Overfitting is not the suspect: it makes a model shine on its training rows and do *worse* on "
+             "held-out ones. A near-perfect score on held-out hours points the other way: the model has information "
              "it should not have. Look for leakage.",
-        "b": "Right. A near-perfect held-out score usually means target leakage: a feature that contains the "
+        "b": "A near-perfect held-out score usually means target leakage: a feature that contains the "
              "answer (here casual + registered = cnt) or is only known after the hour. Such a model shines in "
              "the notebook and is useless in production, where those values do not exist yet.",
-        "c": "No: the reference quarter holds about 2,200 hours, plenty to measure R². The number is too good, "
+        "c": "The reference quarter holds about 2,200 hours, plenty to measure R². The number is too good, "
              "not too noisy: ask where the model got its information from.",
-        "d": "No: demand depends on things no feature records (events, moods, a friend's call), so an honest "
+        "d": "Demand depends on things no feature records (events, moods, a friend's call), so an honest "
              "model stays well below 1; the baseline reaches about 0.85. A score of 0.999 means the model "
              "reads the answer somewhere: leakage.",
     }))
@@ -35,14 +36,14 @@ register_question(Question(
 # --------------------------------------------------------------------------------------------------
 register_question(Question(
     "02.q_virtual_drift", "Drift without harm", answer="b", choices=CHOICES, explanations={
-        "a": "No: concept drift changes P(y | x), the relation between inputs and demand. It shows in the "
+        "a": "Concept drift changes P(y | x), the relation between inputs and demand. It shows in the "
              "error, often with no change in the inputs at all. Here the inputs moved and the error did not.",
-        "b": "Right: the inputs drifted, but the model handles the new values as well as the old ones, like "
+        "b": "The inputs drifted, but the model handles the new values as well as the old ones, like "
              "the November cooled by 1.5 sd in the catalogue. It deserves a look in working hours (the next "
              "shift may hurt), not a page at night: page on drift that comes with a performance signal.",
-        "c": "No: prior drift changes P(y), the mix of target values (more busy hours, say). The question "
+        "c": "Prior drift changes P(y), the mix of target values (more busy hours, say). The question "
              "describes a change in an input, temperature, that left the error alone.",
-        "d": "No: the temperature really shifted, so the monitor reported a real change; a false alarm is an "
+        "d": "The temperature really shifted, so the monitor reported a real change; a false alarm is an "
              "alarm without a change. What an input monitor cannot tell is whether the change matters, and "
              "here it does not: that is virtual drift.",
     }))
@@ -52,12 +53,12 @@ register_question(Question(
 # --------------------------------------------------------------------------------------------------
 register_question(Question(
     "03.q_false_alarms", "False alarms from many tests", answer=2.5, digits=2, explanations={
-        "right": "Right: when nothing changed, each test fires with probability α = 0.05, so 50 tests give "
+        "right": "When nothing changed, each test fires with probability α = 0.05, so 50 tests give "
                  "50 × 0.05 = 2.5 false alarms a day on average, and at least one on about 92% of days "
                  "(1 − 0.95^50). Correct for multiple testing (Bonferroni, α/50 per test, bounds the chance of "
                  "any false alarm; Benjamini–Hochberg bounds the share of false alarms among the flagged "
                  "features) and calibrate the thresholds on clean data.",
-    }, wrong="Not that number. When nothing changes, a single test raises a false alarm with probability α. "
+    }, wrong="When nothing changes, a single test raises a false alarm with probability α. "
              "The expected number of alarms is the sum of the expected alarms of each test."))
 
 # --------------------------------------------------------------------------------------------------
@@ -65,28 +66,28 @@ register_question(Question(
 # --------------------------------------------------------------------------------------------------
 register_question(Question(
     "04.q_label_delay", "Which panel waits for labels", answer="c", choices=CHOICES, explanations={
-        "a": "No: data quality needs only the inputs that arrived. Missing values, out-of-range shares and "
+        "a": "Data quality needs only the inputs that arrived. Missing values, out-of-range shares and "
              "completeness are known as soon as the requests are logged.",
-        "b": "No: drift compares today's inputs with the reference inputs, no labels needed. That is why drift "
+        "b": "Drift compares today's inputs with the reference inputs, no labels needed. That is why drift "
              "is the usual early warning when labels are slow, even though it cannot see concept drift.",
-        "c": "Right: MAE, bias and R² compare predictions with observed demand, which arrives 30 days later, so "
+        "c": "MAE, bias and R² compare predictions with observed demand, which arrives 30 days later, so "
              "this panel can only show the windows of a month ago. Until then data quality, drift, the "
              "prediction distribution and system health keep watch; a small labelled sample narrows the gap.",
-        "d": "No: latency, throughput and errors are measured by the service itself while it answers, with no "
+        "d": "Latency, throughput and errors are measured by the service itself while it answers, with no "
              "labels at all.",
     }))
 
 register_question(Question(
     "04.q_calendar_drift", "Calendar features that always drift", answer="b", choices=CHOICES, explanations={
-        "a": "No: the values are valid (a data-quality check of allowed values passes). What is wrong is the "
+        "a": "The values are valid (a data-quality check of allowed values passes). What is wrong is the "
              "comparison, not the data.",
-        "b": "Right: a daily window holds one weekday and one month, while the reference quarter spans every "
+        "b": "A daily window holds one weekday and one month, while the reference quarter spans every "
              "weekday of three months, so the two distributions differ by construction. Compare calendar "
              "features over whole cycles (weeks, months) or with the same period of the reference, or leave "
              "them out of drift monitoring and only check that their values are valid.",
-        "c": "No: the sample size is not the cause. A day contains one weekday out of seven, so even a perfect "
+        "c": "The sample size is not the cause. A day contains one weekday out of seven, so even a perfect "
              "test on a million rows per day would report the same difference.",
-        "d": "No: the calendar is the same every year. Nothing about the riders is needed to explain it: a day "
+        "d": "The calendar is the same every year. Nothing about the riders is needed to explain it: a day "
              "simply cannot contain the weekdays and months the reference contains.",
     }))
 
@@ -95,14 +96,14 @@ register_question(Question(
 # --------------------------------------------------------------------------------------------------
 register_question(Question(
     "06.q_loss_estimate", "Why the loss estimate was blind", answer="b", choices=CHOICES, explanations={
-        "a": "No: once fitted it needs no labels. It predicts the error from the inputs and the prediction; "
+        "a": "Once fitted it needs no labels. It predicts the error from the inputs and the prediction; "
              "that is its appeal, and also its limit.",
-        "b": "Right: the estimator learned on the reference where the model errs given the inputs. Ridership "
+        "b": "The estimator learned on the reference where the model errs given the inputs. Ridership "
              "grew while the inputs stayed familiar (concept drift), so every 2012 hour looked as safe as a "
              "2011 hour. Trust it for covariate drift: inputs moving into regions where the model is known to "
              "err (Going further shows a winter-trained model meeting summer).",
-        "c": "No: a week holds about 168 hours, enough for a steady average; the estimate was steady and "
+        "c": "A week holds about 168 hours, enough for a steady average; the estimate was steady and "
              "steadily wrong. The problem is what it reads, not how much.",
-        "d": "No: it was fitted on the reference quarter, held-out hours with honest errors. Even a perfect "
+        "d": "It was fitted on the reference quarter, held-out hours with honest errors. Even a perfect "
              "fit there cannot see growth that leaves the inputs unchanged.",
     }))
