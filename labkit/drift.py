@@ -263,7 +263,8 @@ def kl_divergence(reference, current, *, bins="auto", eps: float = 1e-4, thresho
     ref_counts, cur_counts = _bin_counts(ref, cur, bins, "kl_divergence")
     p = _fill_empty(ref_counts / ref.size, eps)
     q = _fill_empty(cur_counts / cur.size, eps)
-    p, q = p / p.sum(), q / q.sum()
+    p = p / p.sum()  # renormalise: filling empty bins added a little mass
+    q = q / q.sum()
     value = np.sum(p * np.log(p / q))
     return _distance("kl_divergence", value, threshold, ref, cur, dropped, seed, bins=bins, eps=eps)
 
@@ -622,11 +623,6 @@ class DriftTable:
     def to_frame(self) -> pd.DataFrame:
         """A copy of the tidy table."""
         return self.frame.copy()
-
-    @property
-    def drifted_columns(self) -> list[str]:
-        """Names of the drifted columns."""
-        return self.frame.loc[self.frame["drifted"], "column"].tolist()
 
     def __repr__(self) -> str:
         return (f"DriftTable({len(self.frame)} columns, {int(self.frame['drifted'].sum())} drifted, "

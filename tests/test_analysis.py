@@ -384,7 +384,7 @@ def test_loss_estimation_story(story, hourly):
     later = hourly[(hourly["timestamp"] >= "2011-05-01") & (hourly["timestamp"] < "2012-01-01")]
     le = an.fit_loss_estimator(story["winter_model"], april, features=FEATURES)
     pw = an.estimate_performance(le, later, freq="W")
-    assert pw.estimate_beats_naive and pw.estimate_correlation > 0.5
+    assert pw.estimate_gap < pw.naive_gap and pw.estimate_correlation > 0.5
 
 
 # --------------------------------------------------------------------------- labelled samples

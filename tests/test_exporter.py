@@ -110,28 +110,6 @@ def test_unknown_values_are_nan_and_bad_values_are_refused():
         exp.set_feature_quality(drift=[0.1])
 
 
-def test_update_from_windows_uses_the_latest_labelled_window():
-    windows = pd.DataFrame({
-        "n_labelled": [24, 20, 0], "r2": [0.9, 0.7, np.nan], "mae": [20.0, 30.0, np.nan],
-        "rmse": [25.0, 40.0, np.nan], "label_coverage": [1.0, 0.8, 0.0],
-        "drift_temp": [0.0, 0.1, 0.4], "missing_temp": [0.0, 0.0, 0.5], "age_temp": [10.0, 20.0, 30.0],
-        "completeness": [1.0, 1.0, 0.25],
-    }, index=pd.date_range("2012-01-01", periods=3, freq="D"))
-    windows.attrs["features"] = ["temp"]
-    exp = MetricsExporter()
-    exp.update_from_windows(windows, model_version="v1")
-    samples, _ = parse(exp.exposition())
-    assert one(samples, "ml_model_accuracy", model_version="v1") == 0.7
-    assert one(samples, "ml_model_mae", model_version="v1") == 30.0
-    assert one(samples, "ml_label_coverage_ratio", model_version="v1") == 0.0
-    assert one(samples, "ml_data_completeness_ratio", model_version="v1") == 0.25
-    assert one(samples, "ml_feature_drift_score", feature="temp") == 0.4
-    assert one(samples, "ml_feature_missing_ratio", feature="temp") == 0.5
-    assert one(samples, "ml_feature_age_seconds", feature="temp") == 30.0
-    with pytest.raises(ValueError, match="windows: expected the columns of windowed_metrics"):
-        exp.update_from_windows(windows.drop(columns="r2"), model_version="v1")
-
-
 def test_serve_only_on_loopback_and_clear_port_errors():
     exp = MetricsExporter()
     with pytest.raises(ValueError, match=r"host: expected a loopback address .* got '0.0.0.0'"):

@@ -52,9 +52,9 @@ __all__ = ["BUNDLE_FOLDER", "EXCLUDE", "INCLUDE", "SELF_STUDY_README", "BundleEr
            "build_bundle", "bundle_files", "find_leaks", "forbidden_lines", "member_texts", "untracked_files"]
 
 #: Top-level entries the student bundle may contain (folders and files; missing ones are skipped).
-INCLUDE = (".ci", ".gitattributes", ".gitignore", "LICENSE", "Makefile", "README.md", "benchmarks", "conftest.py",
-           "data", "environment.yml", "labkit", "monitoring", "notebooks", "pyproject.toml", "requirements.in",
-           "requirements.lock", "tools")
+INCLUDE = (".ci", ".gitattributes", ".gitignore", "LICENSE", "Makefile", "README.md", "benchmarks", "binder",
+           "conftest.py", "data", "environment.yml", "labkit", "monitoring", "notebooks", "pyproject.toml",
+           "requirements.in", "requirements.lock", "requirements-test.in", "requirements-test.lock", "tools")
 #: Never shipped, whatever the allow-list says (instructor material and build leftovers).
 EXCLUDE = ("solutions", "tests", "docs", "instructor", "labkit_instructor", "runs", "dist", "build", ".venv",
            ".git", "*.egg-info", "__pycache__", ".ipynb_checkpoints", ".pytest_cache", ".hypothesis", "*.pyc")

@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 from typing import Iterable, Mapping
 
 import numpy as np
-import pandas as pd
 
 from labkit._validate import check_int, check_type, fail
 
@@ -162,27 +161,6 @@ class MetricsExporter:
                        fix="pass e.g. {'temp': 0.12}")
             self._show(self.feature_quality[key], {str(f): _number_or_nan(v, f"{key}[{f!r}]", "set_feature_quality")
                                                    for f, v in values.items()})
-
-    def update_from_windows(self, windows: pd.DataFrame, *, model_version: str) -> None:
-        """Set every gauge from :func:`labkit.monitoring.windows.windowed_metrics` output: performance
-        from the latest window with labels (NaN if none has), the rest from the latest window."""
-        f = "update_from_windows"
-        if not isinstance(windows, pd.DataFrame) or len(windows) == 0:
-            raise fail(f, "windows", "the non-empty frame windowed_metrics() returns", windows,
-                       "compute windowed_metrics(log, reference=...) first")
-        need = ["n_labelled", "r2", "mae", "rmse", "label_coverage"]
-        if not set(need) <= set(windows.columns):
-            raise fail(f, "windows", f"the columns of windowed_metrics() ({need})",
-                       f"<a frame without {sorted(set(need) - set(windows.columns))}>",
-                       "pass windowed_metrics(...) output unchanged")
-        labelled = windows[windows["n_labelled"] > 0]
-        perf = labelled.iloc[-1] if len(labelled) else {}
-        last = windows.iloc[-1]
-        self.set_model_quality(model_version, r2=perf.get("r2"), mae=perf.get("mae"), rmse=perf.get("rmse"),
-                               label_coverage=last["label_coverage"], completeness=last.get("completeness"))
-        features = windows.attrs.get("features") or [c[6:] for c in windows.columns if c.startswith("drift_")]
-        self.set_feature_quality(**{key: {f: last[f"{key}_{f}"] for f in features if f"{key}_{f}" in windows.columns}
-                                    for key in ("drift", "missing", "age")})
 
     # ------------------------------------------------------------------ exposition
     def exposition(self) -> str:

@@ -110,15 +110,9 @@ def _invalid(func: str, argument: str, expected: str, got: Any, fix: str) -> Inv
 class LogPolicy:
     """How a :class:`PredictionLogger` batches, waits, retries and refuses.
 
-    ``batch_size``: most records per transaction. ``max_queue``: most items waiting for the writer
-    (one per ``log`` call, one per batch call). ``block_timeout``: seconds ``log`` waits for room in
-    a full queue; then ``on_full="raise"`` raises :class:`QueueFullError`, ``"count"`` returns None
-    and counts ``stats.rejected``. ``on_invalid``: a malformed record raises
-    :class:`InvalidRecordError` (``"raise"``) or is counted in ``stats.invalid`` (``"count"``).
-    ``retries``: attempts after the first before a batch goes to the dead-letter file;
-    ``backoff``: the first wait between them (doubling, at most 2 s); ``busy_timeout``: seconds
-    SQLite waits for another connection's lock, per attempt. ``handle_signals``: SIGTERM, SIGINT and
-    SIGHUP flush every open logger first (for up to 10 s each), then do what they did before.
+    ``batch_size``: most records per transaction; ``max_queue``: most items waiting for the writer.
+    What each other knob does (full queue, malformed records, a locked database, signals) is the
+    policy table in ``docs/monitoring.md`` ("Policies").
     """
 
     batch_size: int = 5000

@@ -41,8 +41,8 @@ import numpy as np
 import pandas as pd
 
 from labkit import drift
-from labkit._validate import (as_timestamp, check_columns, check_datetimes, check_frame, check_int, check_number,
-                              check_share, fail)
+from labkit._validate import (as_timestamp, check_columns, check_datetimes, check_duration, check_frame, check_int,
+                              check_number, check_share, fail)
 from labkit._windows import as_offset, window_starts
 from labkit.monitoring.exporter import MetricsExporter
 from labkit.monitoring.prediction_log import PredictionLogger, epoch_seconds, resolve_log_path
@@ -57,17 +57,6 @@ def _per_process(name: str) -> str:
     """``replay.sqlite`` -> ``replay-<pid>.sqlite``: two kernels running at once never share a file."""
     stem, _, suffix = name.rpartition(".")
     return f"{stem}-{os.getpid()}.{suffix}"
-
-
-def _duration(value, argument: str, func: str) -> pd.Timedelta:
-    try:
-        td = pd.Timedelta(value)
-    except (ValueError, TypeError):
-        td = pd.NaT
-    if td is pd.NaT or td < pd.Timedelta(0):
-        raise fail(func, argument, "a duration >= 0 such as '1D', '6h' or pd.Timedelta(hours=36)", value,
-                   "pass a pandas duration string")
-    return td
 
 
 def _ns(seconds: np.ndarray) -> np.ndarray:
@@ -93,8 +82,7 @@ class ServiceSpec:
 
     def __post_init__(self):
         for name in ("quality_window", "feature_window"):
-            if _duration(getattr(self, name), name, "ServiceSpec") <= pd.Timedelta(0):
-                raise fail("ServiceSpec", name, "a positive duration such as '1D'", getattr(self, name), "pass e.g. '7D'")
+            check_duration(getattr(self, name), name, func="ServiceSpec", positive=True)
         if self.expected_every is not None:
             expected_interval(self.expected_every, func="ServiceSpec")
         if self.model_threads is not None:
@@ -137,8 +125,8 @@ class ModelService:
                        list(logger.features), "create PredictionLogger(features=model.features)")
         self.logger = logger
         self.exporter = exporter if exporter is not None else MetricsExporter()
-        self._quality_ns = _duration(self.spec.quality_window, "quality_window", f).value
-        self._feature_ns = _duration(self.spec.feature_window, "feature_window", f).value
+        self._quality_ns = check_duration(self.spec.quality_window, "quality_window", func=f).value
+        self._feature_ns = check_duration(self.spec.feature_window, "feature_window", func=f).value
         self._expected = self._feature_ns / expected_interval(self.spec.expected_every, func=f).value \
             if self.spec.expected_every else math.nan  # records expected in a feature window
         empty = pd.DataFrame({name: pd.Series(dtype=float) for name in self.features})
@@ -388,7 +376,7 @@ def replay(data: pd.DataFrame | None = None, *, service: ModelService | None = N
     check_frame(data, "data", func=f)
     for name in ("time_col", "target"):
         check_columns(data, [getattr(spec, name)], f"spec.{name}", func=f, frame="data")
-    delay = _duration(label_delay, "label_delay", f)
+    delay = check_duration(label_delay, "label_delay", func=f)
     lo, hi = as_timestamp(start, "start", func=f), as_timestamp(end, "end", func=f)
     if not lo < hi:
         raise fail(f, "start/end", "start < end", f"{lo} and {hi}", "swap or widen them")

@@ -1,18 +1,10 @@
 """Windowed monitoring metrics: the lecture's four signal families, one row per window of event time.
 
-* **model performance** (needs labels): ``n_labelled``, ``label_coverage``, ``mae``, ``rmse``, ``r2``,
-  ``bias`` (mean of label − prediction: positive = the model under-predicts), ``label_mean``;
-* **predictions**: ``pred_mean``, ``pred_std``, ``pred_p05``, ``pred_p50``, ``pred_p95``;
-* **data quality**: ``completeness`` (records received / expected: missing rows, such as the hours
-  of an outage), ``missing_share``, ``missing_<f>``, ``out_of_range_share`` (rows with a numerical
-  input outside the reference's [min, max]), ``unseen_categories``, ``age_<f>`` and
-  ``feature_age_max_seconds`` (freshness);
-* **drift**: ``drift_<f>`` (normed Wasserstein for numerical features, Jensen–Shannon for categorical
-  ones, from :func:`labkit.drift.drift_timeline`) and ``n_drifted``;
-* **system health**: ``latency_p50/p95/p99`` (seconds) and ``throughput_per_hour`` (of event time).
-
-A window without labels has NaN performance: "no data" is never shown as "no error". Without a
-``reference`` the drift and range columns are NaN. Details: ``docs/monitoring.md``.
+Model performance (needs labels), predictions, data quality, drift and system health: the columns
+(:data:`WINDOW_COLUMNS`, then ``drift_<f>``, ``missing_<f>``, ``age_<f>`` per feature) and what each
+means are listed in ``docs/monitoring.md`` ("Windowed metrics"). A window without labels has NaN
+performance: "no data" is never shown as "no error". Without a ``reference`` the drift and range
+columns are NaN.
 
 Examples
 --------
