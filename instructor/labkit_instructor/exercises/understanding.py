@@ -92,6 +92,36 @@ register_question(Question(
     }))
 
 # --------------------------------------------------------------------------------------------------
+# 05 · Alerting
+# --------------------------------------------------------------------------------------------------
+register_question(Question(
+    "05.q_error_alert_delay", "Why an error alert comes late", answer="b", choices=CHOICES, explanations={
+        "a": "The threshold is not the cause: even a threshold of zero could not fire on the first day, because "
+             "no error is known yet. The error of day d needs the labels of day d.",
+        "b": "An error needs labels. Here they arrive two days late, so day d's error is known on day d + 3, "
+             "and a `for` duration adds its days on top. Signals read from the inputs (drift, data quality, "
+             "the prediction distribution) and a small, quickly labelled sample can warn earlier.",
+        "c": "The rules here are evaluated on every daily window (Prometheus evaluates them every few "
+             "seconds). The delay is in the data: the labels of the bad day do not exist yet.",
+        "d": "A cooldown only holds back repeated messages of an alert that already fired; the first message "
+             "of an episode always goes out. The error alert cannot fire at all before the labels arrive.",
+    }))
+
+register_question(Question(
+    "05.q_for_vs_cooldown", "A for duration or a cooldown", answer="b", choices=CHOICES, explanations={
+        "a": "They act at different moments. `for` decides whether and when an alert fires; a cooldown decides "
+             "how often a firing (or re-firing) alert sends a message. A flapping signal shows the "
+             "difference: `for` keeps its short blips from firing, the cooldown its repeats from paging.",
+        "b": "`for` filters short blips: the alert stays pending until the condition has held for the whole "
+             "duration. The cooldown acts after firing: no new message for the same alert within the "
+             "cooldown, even if it flaps. Your held_for and apply_cooldown are exactly these two.",
+        "c": "This swaps them. `for` (your held_for) works on the condition, before the alert fires; the "
+             "cooldown (your apply_cooldown) works on the messages, after it fired.",
+        "d": "Neither keeps an alert firing after its condition clears. `for` delays firing until the "
+             "condition has held; a cooldown spaces out the messages of an alert that fires again.",
+    }))
+
+# --------------------------------------------------------------------------------------------------
 # 06 · Degradation analysis
 # --------------------------------------------------------------------------------------------------
 register_question(Question(
