@@ -4,10 +4,10 @@ says, exercise by exercise, what is left to do; its solution passes every check.
 nbval, run by the same `pytest` command, executes every notebook top to bottom and compares the
 cells marked `# NBVAL_CHECK_OUTPUT`. While it does, the hooks in the repository's `conftest.py` check
 each `check(...)` cell's machine-readable record (every check passes in `solutions/`, and every check
-says "not attempted yet" in the untouched `notebooks/`), and compare each marked cell of a student
-notebook, which runs on the recorded fallbacks, with the same cell of the executed solution: the
-fallbacks must give the same numbers. The tests here cover what needs no kernel, and prove that the
-hooks catch a broken contract.
+says "not attempted yet" in the untouched `notebooks/`). A student notebook's marked cells carry the
+solution's outputs, so nbval proves that the untouched notebook, running on the recorded fallbacks,
+prints the same numbers. The tests here cover what needs no kernel, and prove that the hook catches a
+broken contract.
 """
 from __future__ import annotations
 
@@ -60,26 +60,3 @@ def test_the_nbval_hook_catches_a_broken_contract(tmp_path):
     assert "solutions/ notebook passes every check" in out and "'01.split_by_time', 'failed'" in out
     assert "notebooks/ notebook says 'not attempted yet' for every check" in out
 
-
-def test_a_student_notebook_must_show_the_solutions_numbers(tmp_path):
-    """A marked cell of a student notebook is compared with the same cell of the executed solution."""
-    import subprocess
-    import sys
-
-    solution_cell = nbformat.v4.new_code_cell("# NBVAL_CHECK_OUTPUT\nprint(6 * 7)", id="answer42", execution_count=1)
-    solution_cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="42\n")]
-    for folder, code in (("solutions", None), ("notebooks", "# NBVAL_CHECK_OUTPUT\nprint(6 * 7)"),
-                         ("notebooks2", "# NBVAL_CHECK_OUTPUT\nprint(6 * 8)")):
-        (tmp_path / folder).mkdir()
-        cell = solution_cell if code is None else nbformat.v4.new_code_cell(code, id="answer42")
-        nb = nbformat.v4.new_notebook(cells=[cell])
-        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-        nbformat.write(nb, tmp_path / folder / "01_x.ipynb")
-    (tmp_path / "conftest.py").write_text((REPO_ROOT / "conftest.py").read_text(encoding="utf-8"), encoding="utf-8")
-    args = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist", "--nbval-lax",
-            "--nbval-current-env", "-o", "addopts=", "-o", "testpaths=", "notebooks"]
-    same = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True, timeout=600)
-    assert same.returncode == 0, same.stdout + same.stderr
-    (tmp_path / "notebooks" / "01_x.ipynb").write_bytes((tmp_path / "notebooks2" / "01_x.ipynb").read_bytes())
-    other = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True, timeout=600)
-    assert other.returncode == 1 and "Cell outputs differ" in other.stdout, other.stdout + other.stderr

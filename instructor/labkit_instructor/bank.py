@@ -14,91 +14,32 @@ sealed with its own choice. Values are stored as JSON plus ``.npy``/Parquet blob
 from __future__ import annotations
 
 import copy
-import hashlib
 import inspect
-import io
 import json
 import logging
-import math
 import secrets
-import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from labkit.exercises import BANK_DIR, call_fingerprint, compare_values, digest, load_bank, seal, sketches_match
+from labkit_instructor import codec
 from labkit_instructor import exercises as key
+from labkit_instructor.codec import BankWriter
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["FORMAT", "BankWriter", "build_bank", "write_bank", "bank_files", "start_recording", "encode",
-           "exercise_meta"]
+__all__ = ["FORMAT", "BankWriter", "bank_files", "build_bank", "encode", "exercise_meta", "finish_recording",
+           "read_recording", "start_recording", "write_bank"]
 
 FORMAT = 1
-_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
-
-
-class BankWriter:
-    """Encodes values into JSON nodes, collecting arrays and tables as blobs (deduplicated by content)."""
-
-    def __init__(self) -> None:
-        self.blobs: dict[str, np.ndarray] = {}
-
-    def _blob(self, array: np.ndarray) -> str:
-        name = "b" + hashlib.sha256(f"{array.dtype.str}{array.shape}".encode() + array.tobytes()).hexdigest()[:20]
-        self.blobs[name] = array
-        return name
-
-    def _parquet(self, frame: pd.DataFrame) -> str:
-        buffer = io.BytesIO()
-        frame.set_axis([f"c{i}" for i in range(frame.shape[1])], axis=1).to_parquet(buffer, compression="zstd")
-        return self._blob(np.frombuffer(buffer.getvalue(), dtype=np.uint8))
-
-    def encode(self, value: Any) -> Any:
-        """A JSON-able node for ``value`` (see ``labkit.exercises.Bank.value`` for the way back)."""
-        if isinstance(value, np.generic) and not isinstance(value, (np.datetime64, np.timedelta64)):
-            value = value.item()
-        if value is None or isinstance(value, (bool, str, int)):
-            return value
-        if isinstance(value, float):
-            return value if math.isfinite(value) else {"$": "float", "v": repr(value)}
-        if isinstance(value, list):
-            return [self.encode(v) for v in value]
-        if isinstance(value, tuple):
-            return {"$": "tuple", "v": [self.encode(v) for v in value]}
-        if isinstance(value, Mapping):
-            return {"$": "dict", "v": [[self.encode(k), self.encode(v)] for k, v in value.items()]}
-        if isinstance(value, (pd.Timestamp, np.datetime64)) and not isinstance(value, pd.Timedelta):
-            return {"$": "timestamp", "v": pd.Timestamp(value).isoformat()}
-        if isinstance(value, (pd.Timedelta, np.timedelta64)):
-            return {"$": "timedelta", "v": int(pd.Timedelta(value).value)}
-        if isinstance(value, np.ndarray):
-            if value.dtype == object:
-                raise TypeError(f"cannot record an object array ({value[:3]!r}...); use a typed array or a list")
-            return {"$": "array", "v": self._blob(np.ascontiguousarray(value))}
-        if isinstance(value, (pd.DataFrame, pd.Series, pd.Index)):
-            frame = (value if isinstance(value, pd.DataFrame) else value.to_frame(name="c0")
-                     if isinstance(value, pd.Series) else pd.DataFrame(index=value))
-            node: dict[str, Any] = {"$": {pd.DataFrame: "frame", pd.Series: "series"}.get(type(value), "index"),
-                                    "v": self._parquet(frame)}
-            if isinstance(value, pd.DataFrame):
-                node["columns"] = self.encode(list(value.columns))
-            if isinstance(value, pd.Series):
-                node["name"] = self.encode(value.name)
-            if getattr(frame.index, "freqstr", None):
-                node["freq"] = frame.index.freqstr
-            return node
-        raise TypeError(f"cannot record a value of type {type(value).__name__}; the bank stores numbers, text, "
-                        "times, lists, tuples, dicts, NumPy arrays and pandas objects")
 
 
 def encode(value: Any) -> tuple[Any, dict[str, np.ndarray]]:
-    """``(node, blobs)`` for one value: handy for tests and for the grader's sandbox inputs."""
-    writer = BankWriter()
-    return writer.encode(value), writer.blobs
+    """``(node, blobs)`` for one value (see :mod:`labkit_instructor.codec`)."""
+    return codec.encode(value)
 
 
 def _signature(exercise: key.Exercise, writer: BankWriter) -> list[dict[str, Any]]:
@@ -158,7 +99,7 @@ def build_bank(notebook: str, fallback: Mapping[str, list] | None = None,
             previous = old.exercises.get(exercise.id, {}) if old else {}
             entries, blobs = previous.get("fallback", []), old.blobs if old else {}
         for item in entries:
-            writer.blobs.update({name: blobs[name] for name in _blob_names(item["result"])})
+            writer.blobs.update({name: blobs[name] for name in codec.blob_names(item["result"])})
         entry["fallback"] = list(entries)
         meta["exercises"][exercise.id] = entry
     for question in key.questions(notebook):
@@ -166,29 +107,10 @@ def build_bank(notebook: str, fallback: Mapping[str, list] | None = None,
     return meta, writer.blobs
 
 
-def _blob_names(node: Any) -> list[str]:
-    """The blobs a node (or a whole bank) refers to."""
-    if isinstance(node, list):
-        return [n for x in node for n in _blob_names(x)]
-    if not isinstance(node, dict):
-        return []
-    if node.get("$") in ("array", "frame", "series", "index"):
-        return [node["v"]]
-    return [n for k, x in node.items() if k != "$" for n in _blob_names(x)]
-
-
 def bank_files(meta: Mapping, blobs: Mapping[str, np.ndarray]) -> tuple[str, bytes]:
     """The exact text of ``NN.json`` and bytes of ``NN.npz`` (reproducible: sorted, fixed zip times)."""
     text = json.dumps(meta, indent=1, ensure_ascii=False, allow_nan=False) + "\n"
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for name in sorted(set(_blob_names(meta))):
-            array_bytes = io.BytesIO()
-            np.lib.format.write_array(array_bytes, blobs[name], allow_pickle=False)
-            info = zipfile.ZipInfo(f"{name}.npy", date_time=_ZIP_TIME)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            archive.writestr(info, array_bytes.getvalue())
-    return text, buffer.getvalue()
+    return text, codec.npz_bytes(blobs, codec.blob_names(meta))
 
 
 def write_bank(notebook: str, meta: Mapping, blobs: Mapping[str, np.ndarray], bank_dir: Path = BANK_DIR,

@@ -56,8 +56,9 @@ INCLUDE = (".ci", ".gitattributes", ".gitignore", "LICENSE", "Makefile", "README
            "conftest.py", "data", "environment.yml", "labkit", "monitoring", "notebooks", "pyproject.toml",
            "requirements.in", "requirements.lock", "requirements-test.in", "requirements-test.lock", "tools")
 #: Never shipped, whatever the allow-list says (instructor material and build leftovers).
-EXCLUDE = ("solutions", "tests", "docs", "instructor", "labkit_instructor", "runs", "dist", "build", ".venv",
-           ".git", "*.egg-info", "__pycache__", ".ipynb_checkpoints", ".pytest_cache", ".hypothesis", "*.pyc")
+EXCLUDE = ("solutions", "tests", "docs", "instructor", "labkit_instructor", "bench_grading.py", "runs", "dist",
+           "build", ".venv", ".git", "*.egg-info", "__pycache__", ".ipynb_checkpoints", ".pytest_cache", ".hypothesis",
+           "*.pyc")
 BUNDLE_FOLDER = "model-monitoring-lab"
 SELF_STUDY_README = """# Model Monitoring Lab: self-study edition
 

@@ -64,16 +64,8 @@ def _jobs(text: str) -> int:
     return value
 
 
-def _notebook_number(text: str) -> str:
-    if len(text) != 2 or not text.isdigit():
-        raise argparse.ArgumentTypeError(f"expected a two-digit notebook number such as 01, got {text!r}")
-    return text
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``labkit-instructor`` command (all subcommands)."""
-    from labkit_instructor.grade import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT
-
     parser = argparse.ArgumentParser(
         prog="labkit-instructor",
         description="Model Monitoring Lab instructor tools (never shipped to students).",
@@ -101,31 +93,32 @@ def build_parser() -> argparse.ArgumentParser:
 
     grade = commands.add_parser(
         "grade",
-        help="execute submitted notebooks and write a gradebook",
-        description="Execute every .ipynb below SUBMISSIONS_DIR again, each in its own process and kernel, in a "
-        "temporary folder, with a time and a memory limit; discard the submitted outputs and grade the "
-        "self-check results of the fresh run. Writes gradebook.csv, summary.md, answers.md (the written "
-        "answers, for grading by hand) and executed/ to --out. "
-        "Students' code runs with your user rights: for untrusted classes run this in a container or VM.",
-        epilog="Exit codes: 0 every submission ran cleanly, 1 the gradebook was written but some submissions "
-        "crashed, timed out, were invalid or tampered with, 2 usage error (missing folder, no notebooks, bad "
-        "option).",
+        help="grade submitted notebooks in a sandbox against hidden cases; write the gradebook",
+        description="Grade every .ipynb below SUBMISSIONS_DIR: each exercise's own code (the definitions in its "
+        "cell and the notebook's imports) runs in a bubblewrap sandbox (no network, read-only system, hard "
+        "limits) on hidden cases, and is compared with the references' outputs computed here. Writes "
+        "gradebook.csv, canvas.csv, moodle.csv, submissions.csv, written_answers.csv, feedback/ and summary.md.",
+        epilog="Exit codes: 0 every upload graded and nothing flagged, 1 the gradebook was written but some uploads "
+        "were invalid, the wrong notebook, or flagged, 2 usage error (missing folder, no notebooks, no sandbox).",
     )
     grade.add_argument("submissions", metavar="SUBMISSIONS_DIR", help="folder of submitted .ipynb files")
     grade.add_argument("--out", metavar="DIR", help="output folder (default: runs/grades/<folder name>)")
-    grade.add_argument("--timeout", type=_positive_float, default=DEFAULT_TIMEOUT, metavar="S",
-                       help=f"wall-clock seconds per notebook, kernel start included (default {DEFAULT_TIMEOUT})")
-    grade.add_argument("--memory-mb", type=_memory, default=DEFAULT_MEMORY_MB, metavar="M",
-                       help=f"memory (address-space) limit per notebook in MB, Linux only; 0 = none "
-                            f"(default {DEFAULT_MEMORY_MB})")
-    grade.add_argument("--jobs", type=_jobs, default=1, metavar="N",
-                       help="notebooks graded in parallel, about one core each (default 1)")
-    grade.add_argument("--notebook", type=_notebook_number, metavar="NN",
-                       help="treat every submission as notebook NN (when file names do not say)")
-    grade.add_argument("--keep-going", action="store_true",
-                       help="run the cells after a failing cell too (default: stop, like Run All)")
+    grade.add_argument("--config", metavar="YAML", help="points, written questions, deadline and late policy")
+    grade.add_argument("--write-config", metavar="YAML", help="write the default configuration there and stop")
+    grade.add_argument("--roster", metavar="CSV", help="student,name,email,canvas_id,sis_user_id,... (LMS ids)")
+    grade.add_argument("--times", metavar="CSV", help="file,submitted_at: submission times (default: file times)")
+    grade.add_argument("--scores", metavar="CSV", help="written_answers.csv with a TA's points filled in")
+    grade.add_argument("--jobs", type=_jobs, default=1, metavar="N", help="local worker processes (default 1)")
+    grade.add_argument("--cluster", metavar="ADDRESS", help="a Dask scheduler, e.g. tcp://10.0.0.5:8786")
+    grade.add_argument("--memory-mb", type=_memory, default=3072, metavar="M",
+                       help="address space of one submission's sandbox in MB (default 3072)")
+    grade.add_argument("--timeout", type=_positive_float, default=180, metavar="S",
+                       help="wall-clock seconds for one submission's sandbox (default 180)")
+    grade.add_argument("--run-all", action="store_true",
+                       help="also run each notebook top to bottom in a sandbox (a 'runs clean' column; slow)")
+    grade.add_argument("--unsafe-no-sandbox", action="store_true",
+                       help="without bubblewrap: run submissions as plain processes (the gradebook says so)")
     grade.add_argument("--root", metavar="DIR", help="repository root with solutions/ (default: labkit's)")
-    grade.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     return parser
 
@@ -169,27 +162,37 @@ def _release(args: argparse.Namespace) -> int:
 
 
 def _grade(args: argparse.Namespace) -> int:
-    from labkit.paths import REPO_ROOT
-    from labkit_instructor.grade import grade_submissions
+    import dataclasses
+    from pathlib import Path
 
+    from labkit.paths import REPO_ROOT, artifacts_dir
+    from labkit_instructor.config import load_config, write_config
+    from labkit_instructor.grade import DEFAULT_LIMITS, GradeSettings, grade_submissions
+    from labkit_instructor.sandbox import SandboxUnavailable
+    from labkit_instructor.submissions import Roster, read_times
+
+    root = Path(args.root or REPO_ROOT)
     try:
-        report = grade_submissions(
-            args.submissions, args.out, timeout=args.timeout, memory_mb=args.memory_mb or None, jobs=args.jobs,
-            number=args.notebook, root=args.root or REPO_ROOT, keep_going=args.keep_going,
-            progress=not args.no_progress,
-        )
-    except (FileNotFoundError, ValueError) as exc:
+        config = load_config(args.config, root)
+        if args.write_config:
+            print(f"Wrote the default grading configuration to {write_config(config, args.write_config)}")
+            return EXIT_OK
+        limits = dataclasses.replace(DEFAULT_LIMITS, memory_mb=args.memory_mb or DEFAULT_LIMITS.memory_mb,
+                                     wall_seconds=int(args.timeout))
+        settings = GradeSettings(config, Roster.read(args.roster), limits, args.jobs, args.cluster,
+                                 args.unsafe_no_sandbox, read_times(args.times),
+                                 Path(args.scores) if args.scores else None, args.run_all)
+        out = Path(args.out) if args.out else artifacts_dir("grades", Path(args.submissions).resolve().name)
+        report = grade_submissions(args.submissions, out, settings, root)
+    except (FileNotFoundError, ValueError, SandboxUnavailable) as exc:
         print(f"labkit-instructor grade: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    counts = ", ".join(f"{n} {status}" for status, n in report.counts.items() if n)
-    print(f"Graded {len(report.results)} submissions in {report.seconds:g} s: {counts}")
-    print(f"  gradebook: {report.gradebook}")
-    print(f"  summary:   {report.summary}")
-    print(f"  answers:   {report.answers}")
-    print(f"  executed notebooks: {report.executed_dir}")
+    print(f"Graded {len(report.results)} uploads of {len(report.rows)} students in {report.seconds:g} s.")
+    for name, path in report.files.items():
+        print(f"  {name + ':':<16} {path}")
     for r in report.results:
-        if r.status != "ok":
-            print(f"  {r.status:<9} {r.file}: {r.message}")
+        if r["status"] != "ok" or r["flags"]:
+            print(f"  {r['status']:<14} {r['file']}: {r['message'] or '; '.join(r['flags'])}")
     return report.exit_code
 
 

@@ -38,13 +38,9 @@ class CheckResult:
     function: Callable[..., Any] | None = field(default=None, repr=False, compare=False)
 
     @property
-    def passed(self) -> bool:
-        return self.status == "passed"
-
-    @property
     def message(self) -> str:
         head = f"{_ICONS[self.status]} {self.title} ({self.exercise})"
-        if self.passed:
+        if self.status == "passed":
             return f"{head}: passed ({self.detail})."
         lines = [f"{head}: not attempted yet." if self.status == "not_attempted" else f"{head}: failed: {self.detail}"]
         return "\n".join(lines + [f"   {self.hint}"] * bool(self.hint) + [f"   The lab continues with recorded results "
@@ -216,8 +212,3 @@ def _show(text: str, record: dict | None = None) -> None:
 
     display({"text/plain": text, MIME_TYPE: record}, raw=True)
 
-
-def collect_results(notebook: dict) -> list[dict[str, Any]]:
-    """The check records of an executed notebook (as ``json.load`` gives it), each with its ``cell_id``."""
-    return [{**o["data"][MIME_TYPE], "cell_id": cell.get("id")} for cell in notebook.get("cells", [])
-            for o in cell.get("outputs", []) if isinstance(o.get("data", {}).get(MIME_TYPE), dict)]

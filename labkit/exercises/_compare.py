@@ -47,6 +47,8 @@ def _same(expected: Any, actual: Any) -> bool:
 
 
 def _what(value: Any) -> str:
+    if isinstance(value, (list, tuple, dict)):
+        return f"a {type(value).__name__} of {len(value)} item{'s' * (len(value) != 1)}"
     text = describe(value)
     return text if text.startswith("<") else f"{text} ({type(value).__name__})"
 
