@@ -16,7 +16,7 @@ from labkit.exercises._bank import Bank, load_bank, make_fallback, notebooks
 from labkit.exercises._compare import Comparer
 
 MIME_TYPE = "application/vnd.labkit.check+json"
-_ICONS = {"passed": "✅", "failed": "❌", "not_attempted": "⏳", "not run": "·"}
+_ICONS = {"passed": "✅", "failed": "❌", "not_attempted": "⏳", "not run": "·"}  # progress() sorts by this order
 _STATE: dict[str, str] = {}  # exercise or question id -> its last status in this session
 _FAILURES: Counter = Counter()
 _HINTS_SHOWN: Counter = Counter()
@@ -152,20 +152,13 @@ def hint(exercise_id: str) -> None:
 def progress(notebook: str | None = None) -> pd.DataFrame:
     """Show which exercises and questions are done and which are left (this notebook's, or all); return them."""
     chosen = [notebook] if notebook else sorted({i.split(".", 1)[0] for i in _STATE}) or notebooks()
-    banks = [bank for bank in map(load_bank, map(str, chosen)) if bank]
-    rows = [(i, meta["title"], _STATE.get(i, "not run")) for bank in banks
+    rows = [(i, meta["title"], _STATE.get(i, "not run")) for bank in map(load_bank, map(str, chosen)) if bank
             for i, meta in {**bank.exercises, **bank.questions}.items()]
-    status = {i: s for i, _, s in rows}
-    todo = sorted((i for i in status if status[i] != "passed"),  # what failed first, then what is left
-                  key=lambda i: ["failed", "not_attempted", "not run"].index(status[i]))
+    todo = sorted((i for i, _, s in rows if s != "passed"), key=lambda i: list(_ICONS).index(_STATE.get(i, "not run")))
     lines = [f"  {_ICONS[s]} {i:<28} {t} ({s.replace('_', ' ')})" for i, t, s in rows]
-    if todo:
-        question = any(todo[0] in bank.questions for bank in banks)
-        helps = "answer it with a letter or a number" if question else f'hint("{todo[0]}") helps'
-        where = "run its cell" if status[todo[0]] == "not run" else "go back to its cell"
-        lines.append(f"Next: {todo[0]}: {where} ({helps}).")
-    _show("\n".join([f"{len(rows) - len(todo)} of {len(rows)} done.", *lines] +
-                     ["Next: nothing left here. Well done!"] * (not todo)))
+    ask = f'hint("{todo[0]}") helps' if todo and todo[0] not in load_bank(todo[0][:2]).questions else "answer it"
+    _show("\n".join([f"{len(rows) - len(todo)} of {len(rows)} done.", *lines, f"Next: {todo[0]}: go back to its "
+                     f"cell ({ask})." if todo else "Next: nothing left here. Well done!"]))
     return pd.DataFrame(rows, columns=["id", "title", "status"])
 
 
@@ -190,8 +183,6 @@ def answer(question_id: str, choice: Any) -> bool | None:
         value = str(choice).strip().lower() if q["kind"] == "choice" else f"{float(choice):.{q['digits']}g}"
     except (TypeError, ValueError):
         value = None
-    if choice is None:
-        _STATE.setdefault(question_id, "not_attempted")
     if choice is None or value is None or (q["kind"] == "choice" and value not in q["choices"]):
         options = ", ".join(map(repr, q["choices"])) if q["kind"] == "choice" else "a number"
         words = "⏳ {} ({}): not answered yet; replace None with" if choice is None else "❌ {} ({}): answer with"
