@@ -158,6 +158,21 @@ def test_no_hidden_case_and_no_answer_key_in_the_zip(bundle):
     assert not re.search(r"^\s*### BEGIN SOLUTION\s*$", text, re.M) and "labkit_instructor.exercises" not in text
 
 
+def test_no_question_explanation_and_no_chosen_answer_in_the_zip(bundle, snapshot):
+    """The self-checked questions: every explanation is among the lines the leak scan looks for, and neither
+    an explanation nor the solution's ``answer("<id>", <choice>)`` call is anywhere in the zip."""
+    questions = [q for nb in key.NOTEBOOKS for q in key.questions(nb)]
+    assert len(questions) >= 5
+    explanations = [" ".join(text.split()) for q in questions for text in [*q.explanations.values(), q.wrong] if text]
+    assert set(explanations) - {q.wrong for q in questions} <= set(forbidden_lines(snapshot))
+    chosen = [m.group(0) for path in (snapshot / "solutions").glob("*.ipynb")
+              for cell in release.read_notebook(path).cells if cell.cell_type == "code"
+              for m in re.finditer(r"""answer\(\s*"[\w.]+",\s*[^N)][^)]*\)""", cell.source)]
+    assert sorted(c.split('"')[1] for c in chosen) == sorted(q.id for q in questions)
+    sealed = [e for e in explanations if e not in {q.wrong for q in questions}]
+    assert leaks_in(bundle[0].path, sealed + chosen) == []
+
+
 @pytest.mark.parametrize("smuggled", ["a reference .py", "an .npz table", "a notebook"])
 def test_the_leak_test_finds_what_it_looks_for(bundle, snapshot, tmp_path, smuggled):
     """A test of the test: the same scan finds a solution line smuggled into the zip in three forms."""

@@ -284,6 +284,20 @@ def test_progress_lists_done_failed_and_untouched(toy):
     assert text.startswith("2 of 5 done.") and "Next: 99.add_total" in text
 
 
+def test_progress_puts_failures_first_and_points_a_question_to_its_answer(toy):
+    check("99.summary", None)                       # not attempted
+    ex.answer("99.q_shift", None)                   # seen, not answered yet
+    ex.answer("99.q_leak", "a")                     # failed
+    table = ex.progress("99")
+    assert table.set_index("id")["status"].to_dict() == {
+        "99.summary": "not_attempted", "99.add_total": "not run", "99.loose": "not run", "99.q_leak": "failed",
+        "99.q_shift": "not run"}
+    assert SHOWN[-1][0].endswith("Next: 99.q_leak: go back to its cell (answer it).")
+    ex.answer("99.q_leak", "b")
+    ex.progress("99")
+    assert SHOWN[-1][0].endswith('Next: 99.summary: go back to its cell (hint("99.summary") helps).')
+
+
 # --------------------------------------------------------------------------------------------------
 # The fallback: recorded results, looked up by a rounding-tolerant fingerprint
 # --------------------------------------------------------------------------------------------------

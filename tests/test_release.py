@@ -406,6 +406,15 @@ def test_an_answer_call_loses_its_choice_in_the_student_notebook():
     out = make_student_notebook(new_notebook(cells=[new_code_cell(source, id="q")])).cells[0].source
     assert out.splitlines() == ['answer("01.leak", None)  # a, b or c', "answer('01.shift', None)",
                                 "print(answer)  # not a call with a choice"]
+    out = make_student_notebook(new_notebook(cells=[new_code_cell('answer("01.leak", "b");  # a or b', id="q")]))
+    assert out.cells[0].source == 'answer("01.leak", None);  # a or b'
+
+
+@pytest.mark.parametrize("line", ['ok = answer("01.leak", "b")', 'print(answer("01.leak", "b"))',
+                                  'answer("01.leak",\n       "b")'])
+def test_an_answer_call_the_release_cannot_blank_is_refused(line):
+    with pytest.raises(ValueError, match=r"cell q: line 1: .* would keep its choice in the student notebook"):
+        make_student_notebook(new_notebook(cells=[new_code_cell(line, id="q")]))
 
 
 def test_the_self_study_variant_reveals_model_answers_behind_a_click():
@@ -432,6 +441,15 @@ def test_the_exercise_cells_must_match_the_answer_key():
     dropped.cells = [c for c in dropped.cells if 'check("05.apply_cooldown"' not in c.source]
     with pytest.raises(ValueError, match=r"notebook 05 checks \['05.held_for'\], but"):
         check_exercise_cells(dropped, "05")
+
+
+def test_the_answered_questions_must_match_the_answer_key():
+    nb = read_notebook(REPO_ROOT / "solutions" / "04_monitoring_dashboard.ipynb")
+    check_exercise_cells(nb, "04")
+    dropped = copy.deepcopy(nb)
+    dropped.cells = [c for c in dropped.cells if 'answer("04.q_label_delay"' not in c.source]
+    with pytest.raises(ValueError, match=r"notebook 04 answers the questions \['04.q_calendar_drift'\], but"):
+        check_exercise_cells(dropped, "04")
 
 
 def test_sync_writes_the_bank_of_a_repository_with_labkit(tmp_path):

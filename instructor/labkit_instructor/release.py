@@ -83,8 +83,9 @@ LANGUAGE_INFO = {"name": "python"}
 NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
 
 _CHECK_CALL = re.compile(r"""\bcheck\(\s*(["'])(?P<id>[A-Za-z0-9_.\-]+)\1""")
-_ANSWER_CALL = re.compile(  # answer("<id>", <choice>) on a line of its own, perhaps with a comment
-    r"""^(?P<head>\s*answer\(\s*(["'])[A-Za-z0-9_.\-]+\2\s*,\s*)(?P<choice>[^#]*?)(?P<tail>\s*\)\s*(#.*)?)$""")
+_ANSWER_CALL = re.compile(  # answer("<id>", <choice>) on a line of its own, perhaps with ; and a comment
+    r"""^(?P<head>\s*answer\(\s*(["'])[A-Za-z0-9_.\-]+\2\s*,\s*)(?P<choice>[^#]*?)(?P<tail>\s*\)\s*;?\s*(#.*)?)$""")
+_ANSWER_ID = re.compile(r"""\banswer\(\s*(["'])(?P<id>[A-Za-z0-9_.\-]+)\1""")  # any call, to refuse the others
 MODEL_ANSWER_TAG = "model-answer"
 _CELL_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 
@@ -299,6 +300,9 @@ def _strip_solutions(source: str, cell_id: str) -> str:
             begin = None
             replaced = True
         elif begin is None:
+            if _ANSWER_ID.search(line) and not _ANSWER_CALL.match(line):
+                raise ValueError(f"cell {cell_id}: line {no}: {line.strip()!r} would keep its choice in the student "
+                                 f'notebook; write answer("<id>", <choice>) alone on its line (a comment may follow)')
             out.append(_ANSWER_CALL.sub(lambda m: m["head"] + "None" + m["tail"], line))
     if begin is not None:
         raise ValueError(
@@ -421,7 +425,8 @@ def check_ids(nb: nbformat.NotebookNode) -> list[str]:
 
 
 def check_exercise_cells(nb: nbformat.NotebookNode, number: str) -> None:
-    """The solution's exercises are exactly the instructor's, in the same order, with the same signatures.
+    """The solution's exercises are exactly the instructor's, in the same order, with the same signatures;
+    so are its self-checked questions (its ``answer("<id>", ...)`` calls).
 
     Raises ValueError naming the exercise when the notebook and ``labkit_instructor.exercises`` disagree.
     """
@@ -432,6 +437,12 @@ def check_exercise_cells(nb: nbformat.NotebookNode, number: str) -> None:
     if found != wanted:
         raise ValueError(f"notebook {number} checks {found}, but labkit_instructor.exercises.nb{number} defines "
                          f"{wanted}; make them the same (same ids, same order)")
+    asked = list(dict.fromkeys(m.group("id") for c in nb.cells if c.cell_type == "code"
+                               for m in _ANSWER_ID.finditer(_source(c))))
+    registered = [q.id for q in exercises.questions(number)]
+    if asked != registered:
+        raise ValueError(f"notebook {number} answers the questions {asked}, but labkit_instructor.exercises registers "
+                         f"{registered}; make them the same (same ids, same order)")
     defs = {}
     for cell in nb.cells:
         if cell.cell_type == "code" and _CHECK_CALL.search(_source(cell)):

@@ -16,7 +16,7 @@ from labkit.exercises._bank import Bank, load_bank, make_fallback, notebooks
 from labkit.exercises._compare import Comparer
 
 MIME_TYPE = "application/vnd.labkit.check+json"
-_ICONS = {"passed": "✅", "failed": "❌", "not_attempted": "⏳", "not run": "·"}
+_ICONS = {"passed": "✅", "failed": "❌", "not_attempted": "⏳", "not run": "·"}  # progress() sorts by this order
 _STATE: dict[str, str] = {}  # exercise or question id -> its last status in this session
 _FAILURES: Counter = Counter()
 _HINTS_SHOWN: Counter = Counter()
@@ -154,10 +154,11 @@ def progress(notebook: str | None = None) -> pd.DataFrame:
     chosen = [notebook] if notebook else sorted({i.split(".", 1)[0] for i in _STATE}) or notebooks()
     rows = [(i, meta["title"], _STATE.get(i, "not run")) for bank in map(load_bank, map(str, chosen)) if bank
             for i, meta in {**bank.exercises, **bank.questions}.items()]
-    todo = [i for i, _, status in rows if status != "passed"]
+    todo = sorted((i for i, _, s in rows if s != "passed"), key=lambda i: list(_ICONS).index(_STATE.get(i, "not run")))
     lines = [f"  {_ICONS[s]} {i:<28} {t} ({s.replace('_', ' ')})" for i, t, s in rows]
-    _show("\n".join([f"{len(rows) - len(todo)} of {len(rows)} done.", *lines, f'Next: {todo[0]}: go back to its '
-                     f'cell (hint("{todo[0]}") helps).' if todo else "Next: nothing left here. Well done!"]))
+    ask = f'hint("{todo[0]}") helps' if todo and todo[0] not in load_bank(todo[0][:2]).questions else "answer it"
+    _show("\n".join([f"{len(rows) - len(todo)} of {len(rows)} done.", *lines, f"Next: {todo[0]}: go back to its "
+                     f"cell ({ask})." if todo else "Next: nothing left here. Well done!"]))
     return pd.DataFrame(rows, columns=["id", "title", "status"])
 
 

@@ -2,7 +2,8 @@
 tolerances; per self-checked question its answer and explanations. Never shipped to students.
 
 Each notebook NN has a module ``nbNN`` that registers its exercises (in notebook order) with
-:func:`register` and its questions with :func:`register_question`. ``labkit-instructor sync``
+:func:`register`; the module ``understanding`` registers every notebook's self-checked questions with
+:func:`register_question`. ``labkit-instructor sync``
 records what students may see (titles, hints, visible cases with their expected outputs, the
 fallback table) into ``labkit/exercises/bank/``; the grader runs the hidden cases.
 """
@@ -92,6 +93,7 @@ def register_question(question: Question) -> Question:
 def _load(notebook: str) -> None:
     if notebook in NOTEBOOKS:
         importlib.import_module(f"{__name__}.nb{notebook}")
+        importlib.import_module(f"{__name__}.understanding")  # the self-checked questions of every notebook
 
 
 def exercises(notebook: str) -> list[Exercise]:
