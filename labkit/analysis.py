@@ -31,6 +31,7 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 from scipy import stats
 
 from labkit._validate import (check_choice, check_columns, check_datetimes, check_frame, check_int, check_number,
@@ -451,6 +452,7 @@ class ImportanceShift:
         return self.table.copy()
 
 
+@threadpool_limits.wrap(limits=1)  # one thread per model: no oversubscription on a shared machine
 def importance_shift(model, reference: pd.DataFrame, current: pd.DataFrame, *, features: Sequence[str] | None = None,
                      label_col: str = "cnt", n_repeats: int = 5, max_rows: int | None = 3000,
                      seed: int = 0) -> ImportanceShift:
@@ -527,6 +529,7 @@ def _tv_distance(profiles: np.ndarray, reference: np.ndarray) -> np.ndarray:
     return 0.5 * np.abs(shares - reference / reference.sum()).sum(axis=-1)
 
 
+@threadpool_limits.wrap(limits=1)
 def shap_drift(model, reference: pd.DataFrame, current: pd.DataFrame, *, freq: str = "MS", n_rows: int = 200,
                quantile: float = 0.99, time_col: str = "timestamp", seed: int = 0) -> ShapDrift:
     """Explanation drift: mean |SHAP| per feature on the reference and per window of ``current``.
@@ -612,6 +615,7 @@ class LossEstimator:
                               "n_reference": self.n_reference, "reference_period": self.reference_period}])
 
 
+@threadpool_limits.wrap(limits=1)
 def fit_loss_estimator(model, reference: pd.DataFrame, *, features: Sequence[str] | None = None,
                        label_col: str = "cnt", max_iter: int = 100, min_samples_leaf: int = 40,
                        seed: int = 0) -> LossEstimator:
@@ -670,6 +674,7 @@ class PerformanceEstimate:
         return self.table.reset_index()
 
 
+@threadpool_limits.wrap(limits=1)
 def estimate_performance(estimator: LossEstimator, current: pd.DataFrame, *, freq: str = "W",
                          time_col: str = "timestamp", label_col: str | None = None) -> PerformanceEstimate:
     """Estimate MAE per window before labels arrive; compare with the realised MAE where they have.

@@ -8,9 +8,13 @@ the command that fixes it. Only *required* checks can fail; optional ones warn. 
 
     labkit doctor          # one screen; exit code 0 when every required check passes, else 1
     labkit doctor --json   # the same as JSON, for scripts
+
+``labkit`` is the students' only console command (:func:`main`); the instructor's commands (sync,
+release, grade) are ``labkit-instructor``, a separate package.
 """
 from __future__ import annotations
 
+import argparse
 import importlib.metadata
 import json
 import os
@@ -32,7 +36,7 @@ from labkit.paths import REPO_ROOT
 __all__ = [
     "KEY_PACKAGES", "SUPPORTED_PYTHON", "Diagnosis", "check_artifacts", "check_data", "check_kernel",
     "check_offline", "check_packages", "check_promtool", "check_python", "check_widgets", "format_report",
-    "read_lock", "run_checks", "to_json",
+    "read_lock", "run_checks", "to_json", "main",
 ]
 
 #: Packages whose versions matter for the lab (distribution names as in requirements.lock).
@@ -355,3 +359,23 @@ def to_json(diagnoses: Sequence[Diagnosis]) -> str:
         },
         indent=2,
     )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The ``labkit`` command: ``labkit doctor [--json]``. Exit code 0 when every required check passed
+    (warnings allowed), 1 when one failed, 2 on a usage error."""
+    parser = argparse.ArgumentParser(prog="labkit", description="Model Monitoring Lab: student tools.",
+                                     epilog="Instructors: see labkit-instructor --help.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    doctor = commands.add_parser("doctor", help="diagnose this environment, with a fix for each problem",
+                                 description="Check this environment against what the lab needs.",
+                                 epilog="Exit codes: 0 every required check passed, 1 a required check failed.")
+    doctor.add_argument("--json", action="store_true", help="print the result as JSON")
+    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    diagnoses = run_checks()
+    print(to_json(diagnoses) if args.json else format_report(diagnoses))
+    return 1 if any(d.status == "fail" for d in diagnoses) else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from scipy import stats
+from threadpoolctl import threadpool_limits
 
 from labkit._validate import (check_columns, check_datetimes, check_frame, check_int, check_number, check_numbers,
                               check_pair, check_probability, check_seed, check_type, fail)
@@ -324,6 +325,7 @@ class ShadowResult:
                                  n_boot=n_boot, confidence=confidence, seed=seed)
 
 
+@threadpool_limits.wrap(limits=1)  # one thread per model: no oversubscription on a shared machine
 def shadow_run(champion, candidate, current: pd.DataFrame, *, label_col: str = "cnt", time_col: str = "timestamp",
                prediction_logger=None) -> ShadowResult:
     """Run a candidate in shadow next to the champion over ``current``; judge it with ``.compare()``.
@@ -370,6 +372,7 @@ class ABResult:
                              seed=seed)
 
 
+@threadpool_limits.wrap(limits=1)
 def ab_test(champion, candidate, current: pd.DataFrame, *, key="timestamp", salt: str = "labkit-ab",
             share_b: float = 0.5, label_col: str = "cnt", time_col: str = "timestamp") -> ABResult:
     """Split ``current`` deterministically between champion (A) and candidate (B); judge with ``.compare()``.

@@ -15,7 +15,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from labkit import cli, doctor
+from labkit import doctor
 from labkit.doctor import Diagnosis
 from labkit.paths import REPO_ROOT
 from labkit_instructor import cli as instructor_cli
@@ -48,15 +48,15 @@ def test_top_level_help_lists_the_subcommands(capsys):
     assert code == 0
     for command in ("sync", "release", "grade"):
         assert f"    {command}" in out
-    code, out, _ = run(capsys, "--help", main=cli.main)
+    code, out, _ = run(capsys, "--help", main=doctor.main)
     assert code == 0 and "    doctor" in out and "labkit-instructor" in out
-    code, out, _ = run(capsys, "doctor", "--help", main=cli.main)
+    code, out, _ = run(capsys, "doctor", "--help", main=doctor.main)
     assert code == 0 and out.startswith("usage: labkit doctor") and "Exit codes:" in out
 
 
 def test_the_student_command_has_no_instructor_commands(capsys):
     for command in ("sync", "release", "grade"):
-        code, _, err = run(capsys, command, main=cli.main)
+        code, _, err = run(capsys, command, main=doctor.main)
         assert code == 2 and "invalid choice" in err
 
 
@@ -107,14 +107,14 @@ def test_grade_exit_code_1_when_a_submission_is_invalid(capsys, tmp_path):
 
 def test_the_console_scripts_point_at_main():
     scripts = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["scripts"]
-    assert scripts == {"labkit": "labkit.cli:main"}
+    assert scripts == {"labkit": "labkit.doctor:main"}
     instructor = tomllib.loads((REPO_ROOT / "instructor" / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     assert instructor["name"] == "labkit-instructor"
     assert instructor["scripts"] == {"labkit-instructor": "labkit_instructor.cli:main"}
 
 
 def test_python_dash_m_runs_the_command_lines():
-    done = subprocess.run([sys.executable, "-m", "labkit.cli", "doctor", "--help"], capture_output=True,
+    done = subprocess.run([sys.executable, "-m", "labkit.doctor", "doctor", "--help"], capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 0 and "usage: labkit doctor" in done.stdout
     done = subprocess.run([sys.executable, "-m", "labkit_instructor.cli", "release", "--help"], capture_output=True,
@@ -165,19 +165,19 @@ def test_release_refuses_with_exit_1_when_notebooks_are_out_of_sync(capsys, tmp_
 def test_doctor_exit_code_follows_the_required_checks(capsys, monkeypatch):
     fine = [Diagnosis("Python", "ok", "3.11.9"), Diagnosis("promtool", "warn", "not found", fix="apt", required=False)]
     monkeypatch.setattr(doctor, "run_checks", lambda: fine)
-    code, out, _ = run(capsys, "doctor", main=cli.main)
+    code, out, _ = run(capsys, "doctor", main=doctor.main)
     assert code == 0 and "All required checks passed (1 warning(s), optional)." in out
     broken = fine + [Diagnosis("numpy", "fail", "2.0.0", "1.26.4", "pip install -r requirements.lock")]
     monkeypatch.setattr(doctor, "run_checks", lambda: broken)
-    code, out, _ = run(capsys, "doctor", main=cli.main)
+    code, out, _ = run(capsys, "doctor", main=doctor.main)
     assert code == 1 and "fix: pip install -r requirements.lock" in out and "1 problem to fix" in out
-    code, out, _ = run(capsys, "doctor", "--json", main=cli.main)
+    code, out, _ = run(capsys, "doctor", "--json", main=doctor.main)
     report = json.loads(out)
     assert code == 1 and report["ok"] is False and [c["status"] for c in report["checks"]] == ["ok", "warn", "fail"]
 
 
 def test_doctor_in_this_environment_prints_one_screen(capsys):
-    code, out, _ = run(capsys, "doctor", main=cli.main)
+    code, out, _ = run(capsys, "doctor", main=doctor.main)
     assert code in (0, 1)
     assert out.count("\n") < 45, "the report should fit on one screen"
     for name in ("Python", "pandas", "Jupyter kernel", "widgets front-end", "data file", "promtool"):

@@ -327,8 +327,10 @@ def test_a_log_in_a_read_only_folder_is_still_read(tmp_path):
     with PredictionLogger(folder / "log.sqlite", features=["x"]) as lg:
         lg.log({"x": 1.0}, 2.0)
     script = f"from labkit.monitoring.prediction_log import read_log; print('rows', len(read_log({str(folder / 'log.sqlite')!r})))"
+    # A fresh /tmp, with the test's folder, the repository and the environment bound back (a clone may live in /tmp).
     cmd = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
-           "--ro-bind", str(tmp_path), str(tmp_path), sys.executable, "-c", script]
+           "--ro-bind", str(tmp_path), str(tmp_path), "--ro-bind", sys.prefix, sys.prefix,
+           "--ro-bind", str(REPO_ROOT), str(REPO_ROOT), sys.executable, "-c", script]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=120,
                          env={**os.environ, "LABKIT_ARTIFACTS": str(tmp_path)})
     if "rows" not in out.stdout and "Operation not permitted" in out.stderr:

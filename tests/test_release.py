@@ -13,8 +13,9 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output, new_raw_cell
 
-from labkit.exercises import collect_results, load_bank
+from labkit.exercises import load_bank
 from labkit_instructor.release import (
+    collect_results,
     ANSWER_PLACEHOLDER,
     KERNELSPEC,
     MODEL_ANSWER_TAG,

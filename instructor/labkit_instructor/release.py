@@ -40,8 +40,18 @@ from nbformat.v4.rwbase import rejoin_lines
 
 logger = logging.getLogger(__name__)
 
+
+def collect_results(notebook: dict) -> list[dict[str, Any]]:
+    """The check records (``labkit.exercises.MIME_TYPE`` outputs) of an executed notebook, as
+    ``json.load`` gives it, each with its ``cell_id``: what the student saw, for feedback and tests."""
+    from labkit.exercises import MIME_TYPE
+
+    return [{**o["data"][MIME_TYPE], "cell_id": cell.get("id")} for cell in notebook.get("cells", [])
+            for o in cell.get("outputs", []) if isinstance(o.get("data", {}).get(MIME_TYPE), dict)]
+
 __all__ = [
     "ANSWER_PLACEHOLDER",
+    "collect_results",
     "MODEL_ANSWER_TAG",
     "check_exercise_cells",
     "check_ids",

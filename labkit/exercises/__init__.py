@@ -6,11 +6,11 @@ makes. :func:`hint`, :func:`progress` and :func:`answer` (self-checked questions
 """
 from labkit.exercises._bank import (BANK_DIR, Bank, ExerciseNotDoneError, call_fingerprint, fingerprint, load_bank,
                                     make_fallback, sketches_match)
-from labkit.exercises._check import (MIME_TYPE, CheckResult, UnknownExerciseError, answer, check, collect_results,
+from labkit.exercises._check import (MIME_TYPE, CheckResult, UnknownExerciseError, answer, check,
                                      digest, evaluate, hint, progress, seal)
 from labkit.exercises._compare import compare_values
 
-__all__ = ["check", "hint", "progress", "answer", "evaluate", "compare_values", "collect_results",
+__all__ = ["check", "hint", "progress", "answer", "evaluate", "compare_values",
            "CheckResult", "UnknownExerciseError", "ExerciseNotDoneError", "MIME_TYPE",  # for notebooks, then
            "BANK_DIR", "Bank", "load_bank", "fingerprint", "call_fingerprint", "sketches_match",
            "make_fallback", "digest", "seal"]  # for the instructor tools that write and read the banks

@@ -202,8 +202,3 @@ def _show(text: str, record: dict | None = None) -> None:
 
     display({"text/plain": text, MIME_TYPE: record}, raw=True)
 
-
-def collect_results(notebook: dict) -> list[dict[str, Any]]:
-    """The check records of an executed notebook (as ``json.load`` gives it), each with its ``cell_id``."""
-    return [{**o["data"][MIME_TYPE], "cell_id": cell.get("id")} for cell in notebook.get("cells", [])
-            for o in cell.get("outputs", []) if isinstance(o.get("data", {}).get(MIME_TYPE), dict)]

@@ -445,7 +445,7 @@ _ERROR_LINE = re.compile(r"(?m)\bTraceback\b|^\S*(Error|Exception)\b.*:")  # as 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
 def test_student_notebook_runs_in_jupyterlab(lab, notebook):
-    from labkit.exercises import collect_results
+    from labkit_instructor.release import collect_results
 
     source_nb = json.loads(notebook.read_text(encoding="utf-8"))
     run = lab.run(notebook)
