@@ -283,7 +283,7 @@ def _free_port() -> int:
 
 @pytest.fixture
 def dask_cluster(tmp_path):
-    pytest.importorskip("distributed", reason="dask distributed is not installed (requirements-test)")
+    import distributed  # noqa: F401  (pinned in requirements-test.lock: a broken import must fail, not skip)
     address = f"tcp://127.0.0.1:{_free_port()}"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     common = ["--no-dashboard"]
