@@ -107,8 +107,8 @@ def make_student_notebook(solution_nb: nbformat.NotebookNode, *, self_study: boo
     Returns
     -------
     NotebookNode
-        nbformat 4.5, no outputs except those of ``# NBVAL_CHECK_OUTPUT`` cells (the solution's, for
-        nbval to compare), execution counts None, cell metadata reduced to ``tags``,
+        nbformat 4.5, no outputs (conftest.py gives nbval the solution's output of each
+        ``# NBVAL_CHECK_OUTPUT`` cell to compare), execution counts None, cell metadata reduced to ``tags``,
         the same cell ids as the solution (deterministic ids where the solution has none),
         fixed kernelspec.
 
@@ -141,10 +141,7 @@ def make_student_notebook(solution_nb: nbformat.NotebookNode, *, self_study: boo
         tags = _tags(cell)
         if SOLUTION_ONLY_TAG in tags:
             continue
-        # A `# NBVAL_CHECK_OUTPUT` cell keeps the solution's output, so nbval proves that the student
-        # notebook, run with nothing attempted (on the recorded fallbacks), prints the same.
-        checked = cell.cell_type == "code" and CHECK_OUTPUT_MARKER in _source(cell)
-        new = _clean_cell(cell, keep_outputs=checked)
+        new = _clean_cell(cell, keep_outputs=False)
         if cell.cell_type == "markdown" and ANSWER_TAG in tags:
             new.source = ANSWER_PLACEHOLDER
             new.pop("attachments", None)
