@@ -11,6 +11,7 @@ Usage: python tools/lock.py [python-executable]   (default: python3.11)
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import tempfile
@@ -54,7 +55,7 @@ def top_level(path: Path) -> list[str]:
 
 
 def norm(name: str) -> str:
-    import re
+    """A distribution name in its canonical form (PEP 503), as pins and metadata spell it differently."""
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
@@ -75,13 +76,12 @@ def main(python: str = "python3.11") -> int:
             check=True, capture_output=True, text=True).stdout))
     pins = sorted((line for line in frozen if "==" in line and not line.startswith(("pip==", "setuptools==", "wheel=="))),
                   key=str.lower)
-    test_pins = pins
-    lab_pins = [p for p in test_pins if norm(p.split("==")[0]) in lab_names]
+    lab_pins = [p for p in pins if norm(p.split("==")[0]) in lab_names]
     (ROOT / "requirements-test.lock").write_text(
-        HEADER.format(what="test", py=version, src="requirements-test.in") + "\n".join(test_pins) + "\n")
+        HEADER.format(what="test", py=version, src="requirements-test.in") + "\n".join(pins) + "\n")
     (ROOT / "requirements.lock").write_text(
         HEADER.format(what="lab", py=version, src="requirements.in") + "\n".join(lab_pins) + "\n")
-    print(f"wrote requirements-test.lock ({len(test_pins)} packages) and requirements.lock ({len(lab_pins)})")
+    print(f"wrote requirements-test.lock ({len(pins)} packages) and requirements.lock ({len(lab_pins)})")
     return 0
 
 
