@@ -44,7 +44,7 @@ LAB = _pins(ROOT / "requirements.lock")
 TEST = _pins(ROOT / "requirements-test.lock")
 
 
-def test_the_lab_lock_is_the_test_lock_minus_the_test_tools():
+def test_every_lab_pin_is_in_the_test_lock_at_the_same_version():
     """One resolution: every lab pin is in the test lock at the same version."""
     differing = {n: (v, TEST.get(n)) for n, v in LAB.items() if TEST.get(n) != v}
     assert not differing, f"lab and test locks disagree (run `make lock`): {differing}"
@@ -95,7 +95,7 @@ def test_environment_yml_installs_the_lab_lock():
     assert pip == [{"pip": ["-r requirements.lock", "-e ."]}]
 
 
-def test_repo2docker_config_installs_exactly_the_lab_lock():
+def test_repo2docker_config_pins_exactly_the_lab_lock_and_installs_labkit_without_deps():
     binder = ROOT / "binder"
     assert _pins(binder / "requirements.txt") == LAB, "binder/requirements.txt differs from requirements.lock (make lock)"
     assert not (binder / "environment.yml").exists(), "an environment.yml in binder/ would win over requirements.txt"
