@@ -349,13 +349,10 @@ def _wape(y_true, y_pred) -> float:
         return float(np.abs(y_true - y_pred).sum() / np.sum(y_true))
 
 
-def _segment_metrics() -> dict:
-    """The per-segment metrics, as fairlearn's MetricFrame calls them: ``f(y_true, y_pred)``."""
-    from fairlearn.metrics import count
-    from sklearn.metrics import mean_absolute_error, root_mean_squared_error
-
-    return {"n": count, "mae": mean_absolute_error, "rmse": root_mean_squared_error,
-            "mean_residual": lambda y_true, y_pred: float(np.mean(y_true - y_pred)), "wape": _wape}
+#: The per-segment metrics, as fairlearn's MetricFrame calls them: ``f(y_true, y_pred)``.
+_SEGMENT_METRICS = {"n": lambda y, p: len(y), "mae": lambda y, p: float(np.mean(np.abs(y - p))),
+                    "rmse": lambda y, p: float(np.sqrt(np.mean((y - p) ** 2))),
+                    "mean_residual": lambda y, p: float(np.mean(y - p)), "wape": _wape}
 
 
 def _disparity(frame, col: str, metric: str, n_small: int, min_rows: int, ratio_threshold: float) -> dict:
@@ -408,15 +405,15 @@ def segment_errors(df: pd.DataFrame, *, label_col: str = "cnt", pred_col: str = 
         if seg.isna().any():
             raise fail(func, f"df[{col!r}]", "a segment for every row", f"<{int(seg.isna().sum())} missing>",
                        "fill them (e.g. with 'unknown') so those rows form a segment of their own")
-        tab = MetricFrame(metrics=_segment_metrics(), y_true=t, y_pred=p, sensitive_features=seg).by_group
-        tab = tab.astype({"n": int}).assign(too_small=lambda x: x["n"] < min_rows)
+        frames[col] = MetricFrame(metrics=_SEGMENT_METRICS, y_true=t, y_pred=p, sensitive_features=seg)
+        tab = frames[col].by_group.astype({"n": int}).assign(too_small=lambda x: x["n"] < min_rows)
         small = tab.index[tab["too_small"]]
-        if len(small):
+        if len(small):  # the disparity is measured without them: a MetricFrame of the large segments
             logger.info("%s: segments of %r with fewer than %d rows, left out of the disparity: %s", func, col,
                         min_rows, dict(zip(small, tab.loc[small, "n"])))
-        keep = ~seg.isin(small).to_numpy()
-        frames[col] = (MetricFrame(metrics=_segment_metrics(), y_true=t[keep], y_pred=p[keep],
-                                   sensitive_features=seg[keep]) if keep.any() else None)
+            keep = ~seg.isin(small).to_numpy()
+            frames[col] = (MetricFrame(metrics=_SEGMENT_METRICS, y_true=t[keep], y_pred=p[keep],
+                                       sensitive_features=seg[keep]) if keep.any() else None)
         disp.append(_disparity(frames[col], col, metric, len(small), min_rows, ratio_threshold))
         parts.append(tab.reset_index().assign(by=col))
     table = pd.concat(parts, ignore_index=True)[["by", "segment", "n", "mae", "rmse", "mean_residual", "wape",

@@ -66,8 +66,8 @@ ORIGINAL_COLUMNS = [
     "instant", "dteday", "season", "yr", "mnth", "hr", "holiday", "weekday", "workingday",
     "weathersit", "temp", "atemp", "hum", "windspeed", "casual", "registered", "cnt",
 ]
-#: ``season`` codes 1..4 (UCI: 1 springer, 2 summer, 3 fall, 4 winter).
-SEASON_NAMES = {1: "spring", 2: "summer", 3: "fall", 4: "winter"}
+#: ``season`` codes 1..4 named by the dates they cover (1 is 21 Dec-20 Mar); UCI's readme says 1 springer.
+SEASON_NAMES = {1: "winter", 2: "spring", 3: "summer", 4: "fall"}
 #: ``weathersit`` codes 1..4, from the UCI readme: 1 clear/few clouds, 2 mist/cloudy,
 #: 3 light snow or light rain, 4 heavy rain/ice pellets/snow.
 WEATHER_NAMES = {1: "clear", 2: "mist", 3: "light_rain", 4: "heavy_rain"}
@@ -159,8 +159,8 @@ def load_hourly(path=None, *, verify: bool = True) -> pd.DataFrame:
         - ``timestamp`` (datetime64[ns]): ``dteday`` plus ``hr`` hours;
         - the 17 original columns (:data:`ORIGINAL_COLUMNS`): ``dteday`` as datetime64[ns], codes
           and counts as int64, the normalised ``temp``, ``atemp``, ``hum``, ``windspeed`` as float64;
-        - readable columns in real units: ``season_name`` (ordered categorical spring < summer <
-          fall < winter), ``weather`` (categorical clear, mist, light_rain, heavy_rain), ``temp_c``
+        - readable columns in real units: ``season_name`` (ordered categorical winter < spring <
+          summer < fall, by the dates each code covers), ``weather`` (categorical clear, mist, light_rain, heavy_rain), ``temp_c``
           (°C, ``47*temp - 8``, 2 decimals), ``atemp_c`` (feels-like °C, ``66*atemp - 16``, 4
           decimals), ``hum_pct`` (%, ``100*hum``), ``windspeed_kmh`` (km/h, ``67*windspeed``).
 
@@ -175,7 +175,7 @@ def load_hourly(path=None, *, verify: bool = True) -> pd.DataFrame:
     >>> df["timestamp"].iloc[[0, -1]].tolist()
     [Timestamp('2011-01-01 00:00:00'), Timestamp('2012-12-31 23:00:00')]
     >>> df.loc[0, ["temp", "temp_c", "hum_pct", "season_name", "weather"]].tolist()
-    [0.24, 3.28, 81.0, 'spring', 'clear']
+    [0.24, 3.28, 81.0, 'winter', 'clear']
     """
     resolved, where = _resolve_path(path, "load_hourly")
     if verify:

@@ -591,7 +591,8 @@ def _replay(sim: _Simulation, baseline, policies, seed, progress) -> BacktestRes
                                       metrics={"train_mae": float(np.mean(np.abs(sim.y_all[tlo:thi] - fitted))),
                                                "max_iter": int(spec.max_iter)})
                     reg.promote(mv.version, at=at, reason=reason)
-                    cache[mv.version] = np.asarray(model.predict(X_prod), dtype=float)
+                    cache[mv.version] = np.full(len(X_prod), np.nan)  # serves from tomorrow: predict only those rows
+                    cache[mv.version][sim.day_start[t + 1]:] = model.predict(X_prod.iloc[sim.day_start[t + 1]:])
                     deployed_at[mv.version], train_rows[mv.version] = t + 1, (tlo, thi)
                     serving = pending_check = mv.version
                     n_retrains += 1

@@ -64,7 +64,7 @@ def test_no_check_mark_while_any_window_shown_is_out_of_bounds():
     assert (s.status["data quality"], s.quality_signal, s.quality_window) == ("❌", "out of range", days[1])
     assert dashboard.summary(summer.tail(2), baseline_mae=32.1).status["data quality"] == "✓"  # the period shown
     card = dashboard._cards(s)[-1]
-    assert card[1:] == ("100%", "worst: out of range\non 2012-06-02", "❌")
+    assert card == ("Bad data, worst window", "100%", "out of range\non 2012-06-02", "❌")  # 100% is the bad share
 
 
 def test_alerts_say_no_rules_yet_until_rules_exist(windows):
@@ -85,7 +85,7 @@ def test_each_card_states_the_windows_it_covers(windows):
     assert f"{first:%m-%d} to {last:%m-%d}" in error[2] and f"whole period {s.period_error:.1f}" in error[2]
     assert f"{s.start:%Y-%m-%d} to {s.end:%Y-%m-%d}" in served[2]
     assert f"on {s.end:%Y-%m-%d}" in drift_card[2] and "last window" in drift_card[0]
-    assert "every window" in quality[0]
+    assert "worst window" in quality[0]
 
 
 def test_default_feature_is_the_numerical_one_that_drifts_most(windows):

@@ -114,7 +114,7 @@ def test_dtypes(hourly):
         assert dtypes[col] == np.int64, col
     for col in NUMERICAL_FEATURES + ["temp_c", "atemp_c", "hum_pct", "windspeed_kmh"]:
         assert dtypes[col] == np.float64, col
-    assert list(hourly["season_name"].cat.categories) == ["spring", "summer", "fall", "winter"]
+    assert list(hourly["season_name"].cat.categories) == ["winter", "spring", "summer", "fall"]
     assert hourly["season_name"].cat.ordered
     assert list(hourly["weather"].cat.categories) == ["clear", "mist", "light_rain", "heavy_rain"]
     assert hourly[["season_name", "weather"]].notna().all().all()
@@ -153,6 +153,10 @@ def test_wind_speed_is_whole_knots_in_kmh(hourly):
 
 def test_readable_columns_match_codes(hourly):
     assert (hourly["season_name"].cat.codes + 1 == hourly["season"]).all()
+    month_day = hourly["timestamp"].dt.strftime("%m-%d")   # season names follow the dates, not UCI's readme
+    expected = np.select([month_day < "03-21", month_day < "06-21", month_day < "09-23", month_day < "12-21"],
+                         ["winter", "spring", "summer", "fall"], "winter")
+    assert (hourly["season_name"].astype(str) == expected).all()
     assert (hourly["weather"].cat.codes + 1 == hourly["weathersit"]).all()
     assert hourly["weather"].value_counts()["heavy_rain"] == 3
 

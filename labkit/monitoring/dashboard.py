@@ -436,7 +436,7 @@ _GLYPH = {"❌": "✗"}  # what fonts without emoji (matplotlib's, headless brow
 def _cards(s: DashboardSummary) -> list[tuple[str, str, str, str]]:
     """The summary cards: (label, value, note saying which windows, status icon)."""
     recent = f"{s.error_windows[0]:%m-%d} to {s.error_windows[1]:%m-%d}" if s.error_windows else "none yet"
-    quality = (f"worst: {s.quality_signal}\non {s.quality_window:%Y-%m-%d}"
+    quality = (f"{s.quality_signal}\non {s.quality_window:%Y-%m-%d}"
                if s.quality_window is not None else "no data-quality columns")
     return [
         ("Error, last labelled windows", f"{s.current_error:.1f}",
@@ -448,7 +448,7 @@ def _cards(s: DashboardSummary) -> list[tuple[str, str, str, str]]:
          _alert_icon(s.active_alerts)),
         ("Largest drift, last window", f"{s.worst_drift:.2f}" if s.worst_feature else "-",
          f"{s.worst_feature or '-'} on {s.end:%Y-%m-%d}", s.status["drift"]),
-        ("Data quality, every window", f"{s.quality:.0%}" if s.quality_window is not None else "-", quality,
+        ("Bad data, worst window", f"{s.quality:.0%}" if s.quality_window is not None else "-", quality,
          s.status["data quality"]),
     ]
 
