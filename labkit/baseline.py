@@ -163,15 +163,9 @@ class Baseline:
     def _write(self, folder: Path) -> None:
         atomic_write_bytes(folder / "model.pkl", pickle.dumps(self.model))
         atomic_write_bytes(folder / "reference.pkl", pickle.dumps(self.reference))
-        meta = {
-            "format": _FORMAT_VERSION,
-            "features": list(self.features),
-            "target": self.target,
-            "periods": self.periods,
-            "metrics": dict(self.metrics),
-            "fingerprint": self.fingerprint,
-            "model_params": {k: self.model.get_params().get(k, v) for k, v in MODEL_PARAMS.items()},
-        }
+        meta = {"format": _FORMAT_VERSION, "features": list(self.features), "target": self.target,
+                "periods": self.periods, "metrics": dict(self.metrics), "fingerprint": self.fingerprint,
+                "model_params": {k: self.model.get_params().get(k, v) for k, v in MODEL_PARAMS.items()}}
         # meta.json last: its presence marks a complete save.
         atomic_write_bytes(folder / "meta.json", (json.dumps(meta, indent=2) + "\n").encode())
 

@@ -7,8 +7,7 @@ against the number of retrains. Each evening a policy sees only what was known t
 labelled error of the serving version and the drift of recent inputs from its training data.
 A retrained model is registered in a :class:`ModelRegistry` (MLflow's model registry: an MLflow
 run and a model version per retrain), promoted at once, and rolled back if it does worse than its
-parent on its first labelled days. The simulation's choices (training
-window, model size, threads, timings): ``docs/alerting.md``.
+parent on its first labelled days. Choices (window, model size, threads, timings): ``docs/alerting.md``.
 
 >>> reg = ModelRegistry("demo", replace=True)      # MLflow's registry, on SQLite under runs/mlflow/
 >>> v1 = reg.register("model-a", features=["temp"], trained_on=("2011-01-01", "2011-09-30"), n_rows=6500)
@@ -26,11 +25,13 @@ import dataclasses
 import json
 import logging
 import os
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
+from urllib.request import url2pathname
 
 import numpy as np
 import pandas as pd
@@ -127,10 +128,10 @@ class ModelRegistry:
     newest version. :meth:`promote` moves the alias ``champion`` (the version serving) and tags the
     old one ``retired``; :meth:`rollback` tags the champion ``rolled_back`` and moves ``champion``
     back to the champion before it. Each change is also an ``event.NNNN`` tag of the registered
-    model (:meth:`history`). The store is :func:`tracking_uri`; ``replace=True`` deletes a
-    registered model of that name first (a backtest replays from scratch). ``client`` is MLflow's
-    own ``MlflowClient`` on the same store. Fitted models also stay in memory; :meth:`load` reads
-    one back from MLflow.
+    model (:meth:`history`). The store is :func:`tracking_uri`; ``replace=True`` first deletes a
+    registered model of that name, its runs and their model files (a backtest replays from scratch).
+    ``client`` is MLflow's ``MlflowClient`` on the same store. Fitted models stay in memory;
+    :meth:`load` reads one back from MLflow.
 
     >>> ModelRegistry("empty", replace=True).rollback()
     Traceback (most recent call last):
@@ -150,6 +151,10 @@ class ModelRegistry:
             exp = self.client.get_experiment_by_name(name)
         if found and replace:
             self.client.delete_registered_model(name)
+        for run in self.client.search_runs([exp.experiment_id], max_results=50_000) if exp and replace else []:
+            self.client.delete_run(run.info.run_id)  # and its model files: a notebook rerun must not fill the disk
+            if run.info.artifact_uri.startswith("file:"):
+                shutil.rmtree(Path(url2pathname(run.info.artifact_uri.removeprefix("file://"))).parent, ignore_errors=True)
         if not found or replace:
             self.client.create_registered_model(name, tags={"target": target})
         db = self.tracking_uri.removeprefix("sqlite:///") if self.tracking_uri.startswith("sqlite:///") else None

@@ -9,6 +9,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from urllib.request import url2pathname
 
 import numpy as np
 import pandas as pd
@@ -75,6 +76,18 @@ def test_registry_promote_rollback_and_history():
     frame = reg.to_frame()
     assert frame["status"].tolist() == ["champion", "rolled_back"] and frame["metric_mae"].iloc[0] == 1.5
     assert [v.version for v in reg.versions] == ["v1", "v2"] and reg.get("v2").parent == "v1"
+
+
+def test_replace_deletes_the_old_runs_and_their_model_files():
+    """Rerunning a notebook replaces its registry: the old runs and model files go, so the disk does not fill."""
+    reg = _registry()
+    runs = [reg.client.get_run(reg.client.get_model_version("test", v).run_id).info for v in ("1", "2")]
+    folders = [Path(url2pathname(run.artifact_uri.removeprefix("file://"))).parent for run in runs]
+    assert all((folder / "artifacts" / "model" / "model.pkl").is_file() for folder in folders)
+    fresh = rt.ModelRegistry("test", replace=True)
+    assert not any(folder.exists() for folder in folders)
+    assert fresh.client.search_runs([runs[0].experiment_id]) == []
+    assert {r.info.lifecycle_stage for r in fresh.client.search_runs([runs[0].experiment_id], run_view_type=3)} == {"deleted"}
 
 
 def test_registry_lives_in_mlflow():
