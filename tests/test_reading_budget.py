@@ -80,6 +80,18 @@ def test_going_further_comes_last_and_says_it_is_optional(number):
     assert not re.search(r"^## ", later, re.MULTILINE), "nothing but the extras after 'Going further'"
 
 
+def test_the_instructor_guide_states_each_budget_as_measured():
+    """The guide's reading-budget table (words, code lines, exercises, estimate) is what this test measures."""
+    guide = (REPO_ROOT / "docs" / "INSTRUCTOR_GUIDE.md").read_text(encoding="utf-8")
+    for number, slot in SLOTS.items():
+        row = re.search(rf"^\| {number} \| (\d+) min \| ([\d,]+) \| (\d+) \| (\d+) \| ([\d.]+) min \|", guide, re.M)
+        assert row, f"docs/INSTRUCTOR_GUIDE.md has no reading-budget row for notebook {number}"
+        b = reading_budget(_notebook(number))
+        stated = (int(row[1]), int(row[2].replace(",", "")), int(row[3]), int(row[4]), float(row[5]))
+        assert stated == (slot, b["words"], b["code_lines"], b["exercises"], b["minutes"]), (
+            f"notebook {number}: the guide says {stated}, the notebook measures {b}: update the guide's table")
+
+
 def test_the_estimate_counts_prose_code_and_exercises_of_the_core_path_only():
     assert reading_budget(nbformat.v4.new_notebook(cells=[
         nbformat.v4.new_markdown_cell("word " * 3430), nbformat.v4.new_code_cell("x = 1\n" * 349),
