@@ -26,6 +26,7 @@ import json
 import logging
 import os
 import shutil
+import sqlite3
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -145,6 +146,9 @@ class ModelRegistry:
             raise fail("ModelRegistry", "name", "a non-empty string without '/' or quotes", name,
                        "pass e.g. 'bike-demand'")
         self.name, self.target, self.tracking_uri = name, target, tracking_uri()
+        db = self.tracking_uri.removeprefix("sqlite:///") if self.tracking_uri.startswith("sqlite:///") else None
+        if db:  # a write-ahead log: one fsync per commit, not several; a crash still keeps every commit
+            sqlite3.connect(db).execute("PRAGMA journal_mode=WAL").connection.close()
         with _quiet("mlflow"):  # the first calls create the tables and say so
             self.client = mlflow.MlflowClient(self.tracking_uri, self.tracking_uri)
             found = self.client.search_registered_models(f"name = '{name}'")
@@ -157,7 +161,6 @@ class ModelRegistry:
                 shutil.rmtree(Path(url2pathname(run.info.artifact_uri.removeprefix("file://"))).parent, ignore_errors=True)
         if not found or replace:
             self.client.create_registered_model(name, tags={"target": target})
-        db = self.tracking_uri.removeprefix("sqlite:///") if self.tracking_uri.startswith("sqlite:///") else None
         self._experiment = exp.experiment_id if exp else self.client.create_experiment(
             name, artifact_location=(Path(db).parent / "artifacts").as_uri() if db else None)
         self._versions: dict[str, ModelVersion] = {}  # what MLflow holds, read once; models load on first use

@@ -1,8 +1,10 @@
 """labkit.retraining: the model registry and the retraining backtest (policies of labkit.alerting.triggers)."""
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import sqlite3
 import socket
 import subprocess
 import sys
@@ -88,6 +90,13 @@ def test_replace_deletes_the_old_runs_and_their_model_files():
     assert not any(folder.exists() for folder in folders)
     assert fresh.client.search_runs([runs[0].experiment_id]) == []
     assert {r.info.lifecycle_stage for r in fresh.client.search_runs([runs[0].experiment_id], run_view_type=3)} == {"deleted"}
+
+
+def test_the_sqlite_store_writes_ahead():
+    """The registry's SQLite file is in WAL mode: one fsync per MLflow commit instead of several."""
+    reg = _registry()
+    with contextlib.closing(sqlite3.connect(reg.tracking_uri.removeprefix("sqlite:///"))) as con:
+        assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
 def test_registry_lives_in_mlflow():

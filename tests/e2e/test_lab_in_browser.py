@@ -519,6 +519,16 @@ async img => {
 """
 
 
+_GLYPH_DRAWN = """glyphs => {
+  const canvas = document.createElement('canvas'); canvas.width = canvas.height = 64;
+  const g = canvas.getContext('2d');
+  const draw = s => { g.clearRect(0, 0, 64, 64); g.font = '40px ' + getComputedStyle(document.body).fontFamily;
+                      g.fillText(s, 4, 48); return canvas.toDataURL(); };
+  const missing = draw(String.fromCodePoint(0x10FFFD));   // no font has it: the missing-glyph box
+  return glyphs.map(s => draw(s) !== missing);
+}"""
+
+
 def test_dashboard_redraws_when_a_control_moves(lab, shots):
     notebook = REPO_ROOT / "notebooks" / DASHBOARD_NOTEBOOK
     if not notebook.exists():
@@ -550,6 +560,10 @@ def test_dashboard_redraws_when_a_control_moves(lab, shots):
             return state()
 
         initial = state()
+        # The status glyphs the cards show are drawn by a real font, not as a missing-glyph box (issue 15).
+        shown = [g for g in "✓⚠✗" if g in box.inner_text()]
+        drawn = page.evaluate(_GLYPH_DRAWN, shown)
+        assert shown and all(drawn), f"glyphs {shown}: drawn by a font {drawn} (False: a missing-glyph box)"
         windows = int(re.search(r"last (\d+) windows", initial["status"]).group(1))
         assert initial["readout"] == str(windows)
         box.screenshot(path=shots / "dashboard_1_initial.png")
