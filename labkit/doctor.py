@@ -99,10 +99,8 @@ def check_python(version: Sequence[int] | None = None, *, supported: str | None 
     text = ".".join(map(str, version[:3]))
     found = f"{text} ({sys.executable})" if version[:3] == tuple(sys.version_info[:3]) else text
     if not SpecifierSet(supported).contains(text):
-        return Diagnosis(
-            "Python", "fail", found, supported,
-            "install Python 3.11 and recreate the environment: rm -rf .venv && make lab PYTHON=python3.11",
-        )
+        return Diagnosis("Python", "fail", found, supported, "install Python 3.11 and recreate the environment: "
+                         "rm -rf .venv && make lab PYTHON=python3.11")
     if tuple(version[:2]) != LOCKED_PYTHON:
         return Diagnosis(
             "Python", "warn", found, f"{supported}, best {'.'.join(map(str, LOCKED_PYTHON))}",
@@ -261,12 +259,9 @@ def check_promtool(which: Callable[[str], str | None] = shutil.which) -> Diagnos
     """Prometheus' promtool on PATH (optional)."""
     path = which("promtool")
     if path is None:
-        return Diagnosis(
-            "promtool", "warn", "not found (optional)", "promtool on PATH",
-            "only the alerting-rule tests and a real Prometheus need it: sudo apt-get install prometheus "
-            "(Debian/Ubuntu) or brew install prometheus (macOS)",
-            required=False,
-        )
+        return Diagnosis("promtool", "warn", "not found (optional)", "promtool on PATH",
+                         "only the alerting-rule tests and a real Prometheus need it: sudo apt-get install prometheus "
+                         "(Debian/Ubuntu) or brew install prometheus (macOS)", required=False)
     try:
         out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=10)
         first = (out.stdout or out.stderr).strip().splitlines()[:1]

@@ -46,7 +46,7 @@ ADD_TOTAL = key.Exercise("99.add_total", "Add a total column", add_total,
                          visible=lambda: [key.Case(args=(FRAME,), label="three rows")], hidden=lambda: [],
                          hints=("Work on a copy.",), reads={"df": ["a", "b"]})
 LOOSE = key.Exercise("99.loose", "Loose", lambda x: x * 1.0, visible=lambda: [key.Case(args=(1.0,))],
-                     hidden=lambda: [], hints=("One hint.",), rtol=0.01)
+                     hidden=lambda: [], hints=("One hint.",), rtol=0.01, optional=True)  # in "Going further"
 CHOICE = key.Question("99.q_leak", "Which column leaks?", answer="b", choices=("a", "b", "c"),
                       explanations={"a": "No: temp is known in advance.", "b": "Yes: cnt = casual + registered.",
                                     "c": "No: hr is a calendar feature."})
@@ -269,6 +269,12 @@ def test_an_unknown_id_is_reported_and_the_notebook_goes_on(toy):
         evaluate(42, mine)
 
 
+def test_a_number_missing_its_last_digit_is_shown_with_it():
+    """0.06286 beside 0.062861 reads like a rounding of the same number; 0.062860 shows the difference."""
+    assert ex.compare_values(0.062861, 0.06286) == "expected 0.062861, got 0.062860"
+    assert ex.compare_values(2.0, 3.0) == "expected 2, got 3" and ex.compare_values(1.5, 2.0) == "expected 1.5, got 2"
+
+
 def test_progress_lists_done_failed_and_untouched(toy):
     def mine(values):
         return summary(values)
@@ -281,7 +287,25 @@ def test_progress_lists_done_failed_and_untouched(toy):
         "99.summary": "passed", "99.add_total": "failed", "99.loose": "not run", "99.q_leak": "passed",
         "99.q_shift": "not run"}
     text = SHOWN[-1][0]
-    assert text.startswith("2 of 5 done.") and "Next: 99.add_total" in text
+    assert text.startswith("2 of 4 done.") and "Next: 99.add_total" in text  # the optional one is not counted
+    assert "⏳ 99.loose" in text and "(not run, optional: Going further)" in text
+    assert table.set_index("id")["optional"].to_dict() == {
+        "99.summary": False, "99.add_total": False, "99.loose": True, "99.q_leak": False, "99.q_shift": False}
+
+
+def test_progress_never_sends_a_student_back_to_an_optional_exercise(toy):
+    def mine(values):
+        return summary(values)
+
+    def mine_too(df, column="total"):
+        return add_total(df, column)
+
+    check("99.summary", mine)
+    check("99.add_total", mine_too)
+    ex.answer("99.q_leak", "b")
+    ex.answer("99.q_shift", 0.26)
+    ex.progress("99")                                # only the optional 99.loose is left
+    assert SHOWN[-1][0].startswith("4 of 4 done.") and SHOWN[-1][0].endswith("Next: nothing left here. Well done!")
 
 
 def test_progress_puts_failures_first_and_points_a_question_to_its_answer(toy):

@@ -100,3 +100,22 @@ def test_the_estimate_counts_prose_code_and_exercises_of_the_core_path_only():
     answer = nbformat.v4.new_markdown_cell("many words " * 50, metadata={"tags": ["answer"]})
     extra = [nbformat.v4.new_markdown_cell("## Going further (optional)"), nbformat.v4.new_code_cell("y = 2\n" * 99)]
     assert reading_budget(nbformat.v4.new_notebook(cells=[answer, *extra]))["minutes"] == 0
+
+
+@pytest.mark.parametrize("number", list(SLOTS))
+def test_exercises_in_going_further_and_only_they_are_optional_in_the_bank(number):
+    """progress() counts the core exercises only; the bank's "optional" flag must match the notebook."""
+    from labkit.exercises import load_bank
+
+    nb = _notebook(number)
+    core = "\n".join(c.source for c in core_cells(nb) if c.cell_type == "code")
+    for exercise, meta in load_bank(number).exercises.items():
+        assert meta.get("optional", False) == (f'check("{exercise}"' not in core), exercise
+
+
+@pytest.mark.parametrize("number", list(SLOTS))
+def test_the_hint_the_checker_recommends_is_imported(number):
+    """Failed checks and progress() say 'run hint(...)': the notebook's setup imports it."""
+    setup = next(c.source for c in _notebook(number).cells if "from labkit.exercises import" in c.source)
+    imported = setup.split("from labkit.exercises import", 1)[1].splitlines()[0]
+    assert "hint" in [name.strip() for name in imported.split(",")], imported

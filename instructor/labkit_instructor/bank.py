@@ -60,7 +60,8 @@ def exercise_meta(exercise: key.Exercise, writer: BankWriter) -> dict[str, Any]:
         cases.append({"label": case.label or f"#{number}", "args": writer.encode(list(case.args)),
                       "kwargs": writer.encode(dict(case.kwargs)), "expected": writer.encode(expected)})
     return {"title": exercise.title, "hints": list(exercise.hints), "rtol": exercise.rtol, "atol": exercise.atol,
-            "signature": _signature(exercise, writer), "reads": dict(exercise.reads), "cases": cases}
+            "signature": _signature(exercise, writer), "reads": dict(exercise.reads), "cases": cases,
+            "optional": exercise.optional}
 
 
 def _question_meta(question: key.Question, old: Mapping | None) -> dict[str, Any]:

@@ -265,7 +265,7 @@ class Notifier:
 
 
 class ConsoleNotifier(Notifier):
-    """Print each notification (time, title, one line per alert) to ``stream`` (default stdout)."""
+    """Print each notification (time, title, lines per alert) to ``stream`` (stdout) in one write: never mid-line."""
 
     def __init__(self, stream=None, *, name: str = "console", dead_letter=None):
         super().__init__(name, dead_letter=dead_letter)
@@ -276,7 +276,7 @@ class ConsoleNotifier(Notifier):
         return "stdout" if self._stream is None else getattr(self._stream, "name", "stream")
 
     def _deliver(self, note: Notification) -> Delivery:
-        print(f"{note.time:%Y-%m-%d %H:%M} {note.text}", file=self._stream or sys.stdout, flush=True)
+        print(f"{note.time:%Y-%m-%d %H:%M} {note.text}\n", end="", file=self._stream or sys.stdout, flush=True)
         return Delivery(self.name, "delivered", 1, self.destination, message="printed")
 
 

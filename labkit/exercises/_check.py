@@ -16,7 +16,7 @@ from labkit.exercises._bank import Bank, load_bank, make_fallback, notebooks
 from labkit.exercises._compare import Comparer
 
 MIME_TYPE = "application/vnd.labkit.check+json"
-_ICONS = {"passed": "✅", "failed": "❌", "not_attempted": "⏳", "not run": "·"}  # progress() sorts by this order
+_ICONS = {"passed": "✅", "failed": "❌", "not_attempted": "⏳", "not run": "⏳"}  # progress() sorts by this order
 _STATE: dict[str, str] = {}  # exercise or question id -> its last status in this session
 _FAILURES: Counter = Counter()
 _HINTS_SHOWN: Counter = Counter()
@@ -152,14 +152,17 @@ def hint(exercise_id: str) -> None:
 def progress(notebook: str | None = None) -> pd.DataFrame:
     """Show which exercises and questions are done and which are left (this notebook's, or all); return them."""
     chosen = [notebook] if notebook else sorted({i.split(".", 1)[0] for i in _STATE}) or notebooks()
-    rows = [(i, meta["title"], _STATE.get(i, "not run")) for bank in map(load_bank, map(str, chosen)) if bank
-            for i, meta in {**bank.exercises, **bank.questions}.items()]
-    todo = sorted((i for i, _, s in rows if s != "passed"), key=lambda i: list(_ICONS).index(_STATE.get(i, "not run")))
-    lines = [f"  {_ICONS[s]} {i:<28} {t} ({s.replace('_', ' ')})" for i, t, s in rows]
+    rows = [(i, meta["title"], _STATE.get(i, "not run"), meta.get("optional", False)) for bank in
+            map(load_bank, map(str, chosen)) if bank for i, meta in {**bank.exercises, **bank.questions}.items()]
+    core = sum(not optional for *_, optional in rows)  # "Going further" exercises are listed, not counted
+    todo = sorted((i for i, _, s, o in rows if s != "passed" and not o),
+                  key=lambda i: list(_ICONS).index(_STATE.get(i, "not run")))
+    lines = [f"  {_ICONS[s]} {i:<28} {t} ({s.replace('_', ' ')}{', optional: Going further' * o})"
+             for i, t, s, o in rows]
     ask = f'hint("{todo[0]}") helps' if todo and todo[0] not in load_bank(todo[0][:2]).questions else "answer it"
-    _show("\n".join([f"{len(rows) - len(todo)} of {len(rows)} done.", *lines, f"Next: {todo[0]}: go back to its "
+    _show("\n".join([f"{core - len(todo)} of {core} done.", *lines, f"Next: {todo[0]}: go back to its "
                      f"cell ({ask})." if todo else "Next: nothing left here. Well done!"]))
-    return pd.DataFrame(rows, columns=["id", "title", "status"])
+    return pd.DataFrame(rows, columns=["id", "title", "status", "optional"])
 
 
 def digest(question_id: str, value: str, salt: str) -> str:

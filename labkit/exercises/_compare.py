@@ -66,7 +66,9 @@ def _digits(expected: Any, actual: Any) -> tuple[str, str]:
     if isinstance(expected, numbers.Integral) and isinstance(actual, numbers.Integral):
         return str(int(expected)), str(int(actual))
     pairs = ((f"{float(expected):.{d}g}", f"{float(actual):.{d}g}") for d in range(4, 18))
-    return next((p for p in pairs if p[0] != p[1]), (repr(float(expected)), repr(float(actual))))
+    e, a = next((p for p in pairs if p[0] != p[1]), (repr(float(expected)), repr(float(actual))))
+    n = max(len(s.partition(".")[2]) for s in (e, a)) if "." in e and "." in a and "e" not in e + a else 0
+    return (f"{float(expected):.{n}f}", f"{float(actual):.{n}f}") if n else (e, a)  # 0.062860, never 0.06286
 
 
 def _values(values: pd.Series | pd.Index) -> np.ndarray:
