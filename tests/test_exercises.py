@@ -46,7 +46,7 @@ ADD_TOTAL = key.Exercise("99.add_total", "Add a total column", add_total,
                          visible=lambda: [key.Case(args=(FRAME,), label="three rows")], hidden=lambda: [],
                          hints=("Work on a copy.",), reads={"df": ["a", "b"]})
 LOOSE = key.Exercise("99.loose", "Loose", lambda x: x * 1.0, visible=lambda: [key.Case(args=(1.0,))],
-                     hidden=lambda: [], hints=("One hint.",), rtol=0.01, optional=True)  # in "Going further"
+                     hidden=lambda: [], hints=("One hint.",), rtol=0.01)
 CHOICE = key.Question("99.q_leak", "Which column leaks?", answer="b", choices=("a", "b", "c"),
                       explanations={"a": "No: temp is known in advance.", "b": "Yes: cnt = casual + registered.",
                                     "c": "No: hr is a calendar feature."})
@@ -61,7 +61,7 @@ def _toy_bank(folder):
     w = writer.BankWriter()
     meta = {"format": 1, "notebook": "99", "exercises": {}, "questions": {}}
     for exercise in (SUMMARY, ADD_TOTAL, LOOSE):
-        entry = writer.exercise_meta(exercise, w)
+        entry = writer.exercise_meta(exercise, w, optional=exercise is LOOSE)  # LOOSE: in "Going further"
         entry["fallback"] = []
         for args, kwargs in RECORDED_CALLS.get(exercise.id, []):
             bound = _bind(exercise, args, kwargs)

@@ -18,7 +18,7 @@ import inspect
 import json
 import logging
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Set
 from pathlib import Path
 from typing import Any
 
@@ -52,8 +52,9 @@ def _signature(exercise: key.Exercise, writer: BankWriter) -> list[dict[str, Any
     return params
 
 
-def exercise_meta(exercise: key.Exercise, writer: BankWriter) -> dict[str, Any]:
-    """Everything the bank records about one exercise except its fallback table."""
+def exercise_meta(exercise: key.Exercise, writer: BankWriter, *, optional: bool = False) -> dict[str, Any]:
+    """Everything the bank records about one exercise except its fallback table (``optional``: in the
+    notebook's "Going further" section, so progress() does not count it)."""
     cases = []
     for number, case in enumerate(exercise.visible(), start=1):
         expected = exercise.reference(*copy.deepcopy(case.args), **copy.deepcopy(dict(case.kwargs)))
@@ -61,7 +62,7 @@ def exercise_meta(exercise: key.Exercise, writer: BankWriter) -> dict[str, Any]:
                       "kwargs": writer.encode(dict(case.kwargs)), "expected": writer.encode(expected)})
     return {"title": exercise.title, "hints": list(exercise.hints), "rtol": exercise.rtol, "atol": exercise.atol,
             "signature": _signature(exercise, writer), "reads": dict(exercise.reads), "cases": cases,
-            "optional": exercise.optional}
+            "optional": optional}
 
 
 def _question_meta(question: key.Question, old: Mapping | None) -> dict[str, Any]:
@@ -79,8 +80,8 @@ def _question_meta(question: key.Question, old: Mapping | None) -> dict[str, Any
     return meta | ({"digits": question.digits} if numeric else {})
 
 
-def build_bank(notebook: str, fallback: Mapping[str, list] | None = None,
-               bank_dir: Path = BANK_DIR) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+def build_bank(notebook: str, fallback: Mapping[str, list] | None = None, bank_dir: Path = BANK_DIR,
+               optional: Set[str] = frozenset()) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """The bank of one notebook as ``(meta, blobs)``.
 
     ``fallback`` maps exercise ids to recorded tables (``{"entries": [...], "blobs": {...}}`` from a
@@ -92,7 +93,7 @@ def build_bank(notebook: str, fallback: Mapping[str, list] | None = None,
     old = load_bank(notebook, Path(bank_dir))
     meta: dict[str, Any] = {"format": FORMAT, "notebook": notebook, "exercises": {}, "questions": {}}
     for exercise in key.exercises(notebook):
-        entry = exercise_meta(exercise, writer)
+        entry = exercise_meta(exercise, writer, optional=exercise.id in optional)
         if fallback is not None:
             table = fallback.get(exercise.id, {"entries": [], "blobs": {}})
             entries, blobs = table["entries"], table["blobs"]

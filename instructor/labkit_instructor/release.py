@@ -421,6 +421,13 @@ def check_ids(nb: nbformat.NotebookNode) -> list[str]:
                               for m in _CHECK_CALL.finditer(_source(c))))
 
 
+def optional_ids(nb: nbformat.NotebookNode) -> set[str]:
+    """The exercises checked after the notebook's "Going further" heading: progress() lists, not counts, them."""
+    start = next((i for i, c in enumerate(nb.cells) if c.cell_type == "markdown"
+                  and re.search(r"^#+ .*going further", _source(c), re.IGNORECASE | re.MULTILINE)), len(nb.cells))
+    return set(check_ids(nbformat.v4.new_notebook(cells=nb.cells[start:])))
+
+
 def check_exercise_cells(nb: nbformat.NotebookNode, number: str) -> None:
     """The solution's exercises are exactly the instructor's, in the same order, with the same signatures;
     so are its self-checked questions (its ``answer("<id>", ...)`` calls).
@@ -466,7 +473,7 @@ def _sync_bank(number: str, nb: nbformat.NotebookNode, bank_dir: Path, *, check:
     if not exercises.exercises(number):
         return []
     check_exercise_cells(nb, number)
-    meta, blobs = bank.build_bank(number, recorded, bank_dir=bank_dir)
+    meta, blobs = bank.build_bank(number, recorded, bank_dir=bank_dir, optional=optional_ids(nb))
     return bank.write_bank(number, meta, blobs, bank_dir=bank_dir, check=check)
 
 

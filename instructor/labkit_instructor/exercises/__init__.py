@@ -52,7 +52,6 @@ class Exercise:
     rtol: float = 1e-6
     atol: float = 1e-9
     reads: Mapping[str, Any] = field(default_factory=dict)
-    optional: bool = False  # in the notebook's "Going further" section: progress() lists it, does not count it
 
     @property
     def name(self) -> str:

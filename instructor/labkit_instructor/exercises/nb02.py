@@ -121,7 +121,6 @@ register(Exercise(
     reference=gradual_shift,
     visible=_shift_cases,
     hidden=_shift_hidden,
-    optional=True,
     hints=(
         "A gradual drift is a mixture: at each time a share of the rows (the ramp's value) already follows the "
         "new behaviour. Decide for every row, with a seeded random number, whether it has switched.",
@@ -136,7 +135,6 @@ register(Exercise(
     reference=daily_mae,
     visible=_daily_cases,
     hidden=_daily_hidden,
-    optional=True,
     hints=(
         "Absolute errors first, one per row; then average them per calendar day. Only days that have rows "
         "appear in the result.",

@@ -171,7 +171,6 @@ register(Exercise(
     reference=estimation_gaps,
     visible=_gap_cases,
     hidden=_gap_hidden,
-    optional=True,
     hints=(
         "Only windows whose realised MAE is known can say how far an estimate was off. For each of the two "
         "estimates, average its absolute distance to the realised MAE over those windows.",
